@@ -1,0 +1,50 @@
+"""``chroma-studio``: no arguments opens the app; subcommands run the same engine headless.
+
+Each subcommand lives in its own module here with ``add_parser(subparsers)`` and
+``run(args) -> int``; heavy imports happen inside ``run`` so ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+SUBCOMMANDS = ("train", "export", "doctor", "estimate", "dataset")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chroma-studio",
+        description="Train LoRAs for Chroma 1. Run without a command to open the app.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        from chroma_studio.gui.app import main as gui_main
+
+        return gui_main(sys.argv[:1])
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The training engine: torch, diffusers, peft and optimum-quanto. Never Qt."""

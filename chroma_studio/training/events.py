@@ -1,0 +1,118 @@
+"""What the engine tells its caller while it runs: frozen dataclasses, sent to ``sink(event)``.
+
+The GUI worker forwards them through one Qt signal; the CLI prints them. They hold only plain
+values (no tensors), so they are safe to hand to another thread and to log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PhaseChanged:
+    """The run entered a phase: loading, caching, training, sampling, saving, finished."""
+
+    phase: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Progress of a long task inside a phase (a download, caching latents). ``total`` 0 = unknown."""
+
+    task: str
+    done: int
+    total: int
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class RunPlanned:
+    """The resolved plan, sent once before training starts."""
+
+    total_steps: int
+    start_step: int
+    images: int
+    steps_per_epoch: int
+    trainable_parameters: int
+    lora_modules: int
+
+
+@dataclass(frozen=True)
+class StepLogged:
+    """One optimizer step finished. ``sigmas`` are the noise levels sampled for its micro-batches."""
+
+    step: int
+    total_steps: int
+    loss: float
+    lr: float
+    sigma: tuple[float, ...]
+    seconds: float
+    epoch: int = 0
+
+
+@dataclass(frozen=True)
+class SampleReady:
+    step: int
+    prompt: str
+    path: str
+    seed: int
+    prompt_index: int = 0
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """Device memory in bytes (allocated now, peak so far); 0 where the backend cannot tell."""
+
+    device: str
+    allocated: int
+    peak: int
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    step: int
+    output_dir: str
+    lora_path: str | None
+    stopped: bool = False
+    files: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+    hint: str
+    traceback: str = ""
+
+
+Event = (
+    PhaseChanged
+    | Progress
+    | RunPlanned
+    | StepLogged
+    | SampleReady
+    | CheckpointSaved
+    | MemoryReport
+    | LogMessage
+    | Finished
+    | Failed
+)
+Sink = Callable[[Event], None]
+
+
+def null_sink(event: Event) -> None:
+    """A sink that drops everything."""

@@ -1,0 +1,27 @@
+"""Test-wide setup: headless Qt, no network, a private cache, and no leaked threads."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never download weights
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("CHROMA_STUDIO_CACHE_DIR", tempfile.mkdtemp(prefix="chroma-studio-test-cache-"))
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Fail a test that leaves a Python thread running."""
+    before = set(threading.enumerate())
+    yield
+    leaked = []
+    for thread in set(threading.enumerate()) - before:
+        thread.join(timeout=5)
+        if thread.is_alive() and not thread.daemon:
+            leaked.append(thread.name)
+    assert not leaked, f"test left threads running: {leaked}"

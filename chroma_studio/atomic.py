@@ -32,9 +32,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     write_atomic(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
-def write_text_atomic(
-    path: str | os.PathLike, text: str, encoding: str = "utf-8", newline: str | None = None
-) -> None:
+def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8", newline: str | None = None) -> None:
     """Write text atomically. ``newline`` as in ``open()``: "" writes line endings exactly as given."""
 
     def write(tmp: str) -> None:

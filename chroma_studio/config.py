@@ -17,9 +17,9 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from chroma_studio.atomic import write_text_atomic
-from typing import Any, Literal
 
 CONFIG_VERSION = 1
 
@@ -105,7 +105,9 @@ def setting(
 
 @dataclass
 class ModelConfig:
-    model_type: str = setting("lora", "Model type", "What is trained. Only LoRA adapters are supported.", choices=("lora",))
+    model_type: str = setting(
+        "lora", "Model type", "What is trained. Only LoRA adapters are supported.", choices=("lora",)
+    )
     model_family: str = setting("chroma", "Model family", "The base model family.", choices=("chroma",))
     model_flavour: str = setting(
         "base",
@@ -168,12 +170,21 @@ class ModelConfig:
 @dataclass
 class LoraConfig:
     lora_rank: int = setting(
-        16, "LoRA rank", "Capacity of the LoRA. 16 suits a character or style.", minimum=1, maximum=256,
-        aliases=("network_rank",), basic=True,
+        16,
+        "LoRA rank",
+        "Capacity of the LoRA. 16 suits a character or style.",
+        minimum=1,
+        maximum=256,
+        aliases=("network_rank",),
+        basic=True,
     )
     lora_alpha: float | None = setting(
-        None, "LoRA alpha", "Scales the LoRA update by alpha/rank. Empty means alpha = rank.", minimum=0.0,
-        maximum=1024.0, aliases=("network_alpha",),
+        None,
+        "LoRA alpha",
+        "Scales the LoRA update by alpha/rank. Empty means alpha = rank.",
+        minimum=0.0,
+        maximum=1024.0,
+        aliases=("network_alpha",),
     )
     flux_lora_target: str = setting(
         "all",
@@ -213,7 +224,9 @@ class DataConfig:
         [], "Image folders", "Folders of images; each image's caption is a .txt file with the same name.", basic=True
     )
     trigger_word: str | None = setting(
-        None, "Trigger word", "A word your captions use for the new concept; stored in the LoRA's metadata.",
+        None,
+        "Trigger word",
+        "A word your captions use for the new concept; stored in the LoRA's metadata.",
         basic=True,
     )
     resolution: int = setting(
@@ -229,7 +242,9 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    learning_rate: float = setting(1e-4, "Learning rate", "AdamW learning rate.", minimum=1e-7, maximum=1e-2, basic=True)
+    learning_rate: float = setting(
+        1e-4, "Learning rate", "AdamW learning rate.", minimum=1e-7, maximum=1e-2, basic=True
+    )
     lr_scheduler: str = setting(
         "constant", "LR schedule", "How the learning rate changes after warmup.", choices=LR_SCHEDULERS
     )
@@ -238,7 +253,9 @@ class OptimConfig:
     adam_beta2: float = setting(0.999, "Adam beta2", "AdamW second-moment decay.", minimum=0.0, maximum=0.99999)
     adam_epsilon: float = setting(1e-8, "Adam epsilon", "AdamW numerical floor.", minimum=0.0, maximum=1e-3)
     adam_weight_decay: float = setting(1e-2, "Weight decay", "AdamW decoupled weight decay.", minimum=0.0, maximum=1.0)
-    max_grad_norm: float = setting(1.0, "Gradient clip", "Clip the gradient norm to this; 0 turns clipping off.", minimum=0.0)
+    max_grad_norm: float = setting(
+        1.0, "Gradient clip", "Clip the gradient norm to this; 0 turns clipping off.", minimum=0.0
+    )
     train_batch_size: int = setting(1, "Batch size", "Images per step.", minimum=1, maximum=64)
     gradient_accumulation_steps: int = setting(
         1, "Gradient accumulation", "Micro-batches summed into one optimizer step.", minimum=1, maximum=128
@@ -253,7 +270,9 @@ class OptimConfig:
     num_train_epochs: int | None = setting(
         None, "Epochs", "Passes over the dataset; used only when training steps is empty.", minimum=1
     )
-    seed: int = setting(42, "Seed", "Seeds noise, timesteps and data order: the same seed gives the same run.", minimum=0)
+    seed: int = setting(
+        42, "Seed", "Seeds noise, timesteps and data order: the same seed gives the same run.", minimum=0
+    )
     flow_use_uniform_schedule: bool = setting(
         False, "Uniform timesteps", "Sample sigma uniformly instead of logit-normal."
     )
@@ -272,12 +291,17 @@ class OptimConfig:
 
 @dataclass
 class RunConfig:
-    output_dir: str = setting("output/chroma-lora", "Output folder", "Where the run writes its LoRA, samples and checkpoints.")
+    output_dir: str = setting(
+        "output/chroma-lora", "Output folder", "Where the run writes its LoRA, samples and checkpoints."
+    )
     checkpointing_steps: int = setting(
         250, "Checkpoint every", "Steps between resumable checkpoints; 0 saves only at the end.", minimum=0
     )
     checkpoints_total_limit: int | None = setting(
         3, "Checkpoints kept", "Older checkpoints beyond this many are deleted. Empty keeps all.", minimum=1
+    )
+    cache_dir: str | None = setting(
+        None, "Cache folder", "Where text embeddings and latents are cached. Empty: the app's cache folder."
     )
     resume_from_checkpoint: str | None = setting(
         None, "Resume from", "latest, or a checkpoint folder, to continue a stopped run."
@@ -292,9 +316,7 @@ class ValidationConfig:
     validation_prompt: list[str] = setting(
         [], "Sample prompts", "Prompts rendered during training. Empty: the first caption of the dataset.", basic=True
     )
-    validation_negative_prompt: str = setting(
-        "", "Negative prompt", "Used when guidance is above 1."
-    )
+    validation_negative_prompt: str = setting("", "Negative prompt", "Used when guidance is above 1.")
     validation_guidance: float = setting(
         1.0,
         "Sample guidance",
@@ -561,23 +583,31 @@ def _cross_checks(config: TrainingConfig) -> list[Problem]:
     problems: list[Problem] = []
     if config.model.flux_fast_schedule:
         problems.append(
-            Problem("flux_fast_schedule", "must stay off for Chroma, which has its own timestep sampling; set it to false.")
+            Problem(
+                "flux_fast_schedule", "must stay off for Chroma, which has its own timestep sampling; set it to false."
+            )
         )
     if config.data.resolution % 64:
         suggestion = max(128, round(config.data.resolution / 64) * 64)
         problems.append(Problem("resolution", f"{config.data.resolution} is not a multiple of 64; use {suggestion}."))
     vres = config.validation.validation_resolution
     if vres is not None and vres % 16:
-        problems.append(Problem("validation_resolution", f"{vres} is not a multiple of 16; use {round(vres / 16) * 16}."))
+        problems.append(
+            Problem("validation_resolution", f"{vres} is not a multiple of 16; use {round(vres / 16) * 16}.")
+        )
     if not config.data.dataset_dirs:
         problems.append(
-            Problem("dataset_dirs", "no image folder given; add at least one folder of images before training.", "warning")
+            Problem(
+                "dataset_dirs", "no image folder given; add at least one folder of images before training.", "warning"
+            )
         )
     if config.model.base_model_precision == "nf4-bnb" and config.model.mixed_precision == "no":
         problems.append(Problem("mixed_precision", "nf4-bnb needs bf16 or fp16 compute; choose bf16.", "warning"))
     if config.model.model_flavour == "demo" and config.model.pretrained_model_name_or_path:
         problems.append(
-            Problem("pretrained_model_name_or_path", "is ignored with the demo flavour; clear one of the two.", "warning")
+            Problem(
+                "pretrained_model_name_or_path", "is ignored with the demo flavour; clear one of the two.", "warning"
+            )
         )
     if config.optim.max_train_steps is not None and config.optim.num_train_epochs is not None:
         problems.append(Problem("num_train_epochs", "is ignored because max_train_steps is set.", "warning"))
@@ -649,8 +679,14 @@ def _resolve_paths(config: TrainingConfig, base: Path) -> TrainingConfig:
 
     config.data.dataset_dirs = [resolve(d) for d in config.data.dataset_dirs]
     config.run.output_dir = resolve(config.run.output_dir)
-    for key in ("pretrained_model_name_or_path", "pretrained_t5_model_name_or_path", "pretrained_vae_model_name_or_path",
-                "t5_tokenizer_name_or_path"):
+    if config.run.cache_dir:
+        config.run.cache_dir = resolve(config.run.cache_dir)
+    for key in (
+        "pretrained_model_name_or_path",
+        "pretrained_t5_model_name_or_path",
+        "pretrained_vae_model_name_or_path",
+        "t5_tokenizer_name_or_path",
+    ):
         value = getattr(config.model, key)
         if value and (value.startswith((".", "~", "/")) or (base / value).exists()):
             setattr(config.model, key, resolve(value))

@@ -21,7 +21,9 @@ def no_leaked_threads():
     yield
     leaked = []
     for thread in set(threading.enumerate()) - before:
+        if thread.daemon:
+            continue
         thread.join(timeout=5)
-        if thread.is_alive() and not thread.daemon:
+        if thread.is_alive():
             leaked.append(thread.name)
     assert not leaked, f"test left threads running: {leaked}"

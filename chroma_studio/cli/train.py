@@ -1,0 +1,178 @@
+"""``chroma-studio train CONFIG``: the engine headless, with a progress line on the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a LoRA from a config file", description="Train a LoRA from a JSON config file."
+    )
+    parser.add_argument("config", help="path to the config JSON (SimpleTuner key names work)")
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
+    resume.add_argument("--resume-from", metavar="PATH", help="continue from this checkpoint folder")
+    parser.add_argument("--dry-run", action="store_true", help="check the config and print the plan; load nothing")
+    parser.add_argument("--output-dir", help="override output_dir")
+    parser.add_argument("--max-train-steps", type=int, help="override max_train_steps")
+    parser.set_defaults(run=run)
+
+
+def _load(args: argparse.Namespace):
+    from chroma_studio.config import ConfigError, load_config
+
+    try:
+        config, warnings = load_config(args.config)
+        overrides = {}
+        if args.output_dir:
+            overrides["output_dir"] = str(Path(args.output_dir).resolve())
+        if args.max_train_steps:
+            overrides["max_train_steps"] = args.max_train_steps
+        if args.resume:
+            overrides["resume_from_checkpoint"] = "latest"
+        elif args.resume_from:
+            overrides["resume_from_checkpoint"] = args.resume_from
+        if overrides:
+            config = config.replace(**overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None, []
+    return config, warnings
+
+
+def run(args: argparse.Namespace) -> int:
+    config, warnings = _load(args)
+    if config is None:
+        return 2
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.dry_run:
+        return _dry_run(config)
+
+    from chroma_studio.training.control import TrainingControl
+    from chroma_studio.training.trainer import run_training
+
+    control = TrainingControl()
+    printer = ProgressPrinter(sys.stderr)
+
+    def on_interrupt(signum, frame):
+        if control.stop_requested:
+            raise KeyboardInterrupt
+        printer.note("Stopping after this step and saving a checkpoint (Ctrl-C again to abort)...")
+        control.stop()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = run_training(config, printer, control)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if result.status == "failed":
+        return 1
+    if result.status == "stopped":
+        print(f"Stopped at step {result.step}. Continue with: chroma-studio train {args.config} --resume")
+        return 130
+    print(f"Done: {result.lora_path}")
+    return 0
+
+
+def _dry_run(config) -> int:
+    from chroma_studio.training.data import DatasetError
+    from chroma_studio.training.models import ModelSourceError
+    from chroma_studio.training.plan import describe_plan
+
+    try:
+        plan = describe_plan(config)
+    except (ModelSourceError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(plan, indent=2))
+    return 0
+
+
+class ProgressPrinter:
+    """A sink that draws one progress line on a terminal, or prints sparse lines into a log."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.smoothed: float | None = None
+        self.started = time.monotonic()
+        self.first_step: int | None = None
+        self.last_print = 0.0
+
+    def note(self, text: str) -> None:
+        self._line(text, final=True)
+
+    def _line(self, text: str, final: bool = False) -> None:
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def __call__(self, event) -> None:
+        from chroma_studio.training import events as ev
+
+        if isinstance(event, ev.StepLogged):
+            self._step(event)
+        elif isinstance(event, ev.Progress):
+            now = time.monotonic()
+            if self.tty or now - self.last_print > 5 or event.done == event.total:
+                self.last_print = now
+                total = f"/{_amount(event.total, event.unit)}" if event.total else ""
+                self._line(f"{event.task}: {_amount(event.done, event.unit)}{total}", final=event.done == event.total)
+        elif isinstance(event, ev.PhaseChanged) and event.phase not in ("training", "saving", "sampling"):
+            self._line(f"[{event.phase}] {event.detail}", final=True)
+        elif isinstance(event, ev.RunPlanned):
+            self._line(
+                f"Training {event.total_steps} steps on {event.images} images "
+                f"({event.lora_modules} LoRA layers, {event.trainable_parameters / 1e6:.1f}M parameters)",
+                final=True,
+            )
+        elif isinstance(event, ev.CheckpointSaved):
+            self._line(f"Checkpoint saved: {event.path}", final=True)
+        elif isinstance(event, ev.SampleReady):
+            self._line(f"Sample: {event.path}", final=True)
+        elif isinstance(event, ev.LogMessage) and event.level != "debug":
+            self._line(f"{event.level}: {event.message}", final=True)
+        elif isinstance(event, ev.Failed):
+            self._line(f"error: {event.message}", final=True)
+            if event.hint:
+                self._line(f"hint: {event.hint}", final=True)
+
+    def _step(self, event) -> None:
+        if self.first_step is None:
+            self.first_step, self.started = event.step - 1, time.monotonic() - event.seconds
+        self.smoothed = event.loss if self.smoothed is None else 0.9 * self.smoothed + 0.1 * event.loss
+        done = event.step - self.first_step
+        rate = done / max(time.monotonic() - self.started, 1e-9)
+        eta = (event.total_steps - event.step) / rate if rate > 0 else 0
+        width = 24
+        filled = int(width * event.step / max(event.total_steps, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        text = (
+            f"step {event.step}/{event.total_steps} [{bar}] loss {event.loss:.4f} (avg {self.smoothed:.4f}) "
+            f"{rate:.2f} it/s ETA {_duration(eta)}"
+        )
+        now = time.monotonic()
+        if self.tty or now - self.last_print > 10 or event.step == event.total_steps:
+            self.last_print = now
+            self._line(text, final=event.step == event.total_steps)
+
+
+def _amount(value: int, unit: str) -> str:
+    if unit == "B":
+        return f"{value / 1e9:.2f} GB" if value >= 1e8 else f"{value / 1e6:.1f} MB"
+    return str(value)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"

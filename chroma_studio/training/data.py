@@ -1,0 +1,117 @@
+"""The training examples and the order they are seen in.
+
+The order is a pure function of the seed and the epoch, so a resumed run sees exactly the
+batches an uninterrupted run would have seen: the position in the data is just the number of
+micro-batches done.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from chroma_studio.config import TrainingConfig
+
+
+class DatasetError(ValueError):
+    """The dataset cannot be trained on; the message names the folder and what to do."""
+
+
+@dataclass(frozen=True)
+class Example:
+    image: Path
+    caption: str
+    bucket: tuple[int, int]  # (width, height) in pixels
+    repeats: int = 1
+
+
+def load_examples(config: TrainingConfig) -> tuple[list[Example], list[str]]:
+    """Scan the dataset folders; return the examples and warnings. Raises DatasetError if none."""
+    from chroma_studio.dataset.buckets import bucket_for
+    from chroma_studio.dataset.captions import CaptionError, read_caption
+    from chroma_studio.dataset.scan import scan_folders
+
+    folders = config.data.dataset_dirs
+    if not folders:
+        raise DatasetError("No image folder is set. Add a folder of images (dataset_dirs) and start again.")
+    missing = [f for f in folders if not Path(f).is_dir()]
+    if missing:
+        raise DatasetError(f"Image folder not found: {missing[0]}. Check the path or remove it from dataset_dirs.")
+    result = scan_folders(folders)
+    warnings = [f"{p.path}: {p.message}" for p in result.problems]
+    examples = []
+    for record in result.images:
+        try:
+            caption = read_caption(record.caption_path)
+        except CaptionError as exc:
+            warnings.append(str(exc))
+            continue
+        if not caption:
+            warnings.append(
+                f"{record.path}: no caption; it trains with an empty prompt. Add {record.caption_path.name}."
+            )
+        bucket = bucket_for(record.width, record.height, config.data.resolution)
+        examples.append(Example(record.path, caption, bucket, max(1, record.repeats)))
+    if not examples:
+        raise DatasetError(
+            f"No usable images in {', '.join(folders)}. Add .jpg, .png or .webp images"
+            " (captions as .txt files with the same name)."
+        )
+    return examples, warnings
+
+
+def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The micro-batches of one epoch: indices into ``examples``, each batch from one bucket.
+
+    Every example appears ``repeats`` times; the order is shuffled by (seed, epoch) only.
+    """
+    rng = random.Random(f"{seed}:{epoch}")
+    by_bucket: dict[tuple[int, int], list[int]] = {}
+    for index, example in enumerate(examples):
+        by_bucket.setdefault(example.bucket, []).extend([index] * example.repeats)
+    batches: list[list[int]] = []
+    for bucket in sorted(by_bucket):
+        indices = by_bucket[bucket]
+        rng.shuffle(indices)
+        batches.extend(indices[i : i + batch_size] for i in range(0, len(indices), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def batches_per_epoch(examples: list[Example], batch_size: int) -> int:
+    counts: dict[tuple[int, int], int] = {}
+    for example in examples:
+        counts[example.bucket] = counts.get(example.bucket, 0) + example.repeats
+    return sum(-(-n // batch_size) for n in counts.values())
+
+
+class DataOrder:
+    """Maps the run's micro-batch counter to (epoch, example indices)."""
+
+    def __init__(self, examples: list[Example], batch_size: int, seed: int):
+        self.examples = examples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.per_epoch = batches_per_epoch(examples, batch_size)
+        self._epoch: int | None = None
+        self._batches: list[list[int]] = []
+
+    def micro_batch(self, index: int) -> tuple[int, list[int]]:
+        epoch, position = divmod(index, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._batches = epoch, epoch_batches(self.examples, self.batch_size, self.seed, epoch)
+        return epoch, self._batches[position]
+
+
+def total_steps(config: TrainingConfig, examples: list[Example]) -> tuple[int, int]:
+    """(optimizer steps to train, optimizer steps per epoch)."""
+    from chroma_studio.config import DEFAULT_MAX_TRAIN_STEPS
+
+    optim = config.optim
+    per_epoch = max(1, batches_per_epoch(examples, optim.train_batch_size) // optim.gradient_accumulation_steps)
+    if optim.max_train_steps:
+        return optim.max_train_steps, per_epoch
+    if optim.num_train_epochs:
+        return optim.num_train_epochs * per_epoch, per_epoch
+    return DEFAULT_MAX_TRAIN_STEPS, per_epoch

@@ -1,0 +1,62 @@
+"""Downloads from the Hugging Face Hub with progress reported as events.
+
+huggingface_hub reads ``HF_ENDPOINT`` (e.g. a mirror) and ``HF_HUB_OFFLINE`` itself; offline,
+only what is already in the local cache is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from chroma_studio.training.control import TrainingControl
+from chroma_studio.training.events import Progress, Sink
+
+logger = logging.getLogger(__name__)
+
+
+class DownloadCancelled(Exception):
+    pass
+
+
+def _progress_class(sink: Sink, task: str, control: TrainingControl | None):
+    """A tqdm class that turns byte counts into Progress events (at most ~4 per second)."""
+    from tqdm.auto import tqdm
+
+    class EventTqdm(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True  # nothing on the terminal; the sink shows it
+            super().__init__(*args, **kwargs)
+            self._bytes = kwargs.get("unit") == "B"
+            self._last = 0.0
+
+        def update(self, n=1):
+            if control is not None and control.stop_requested:
+                raise DownloadCancelled("download cancelled")
+            result = super().update(n)
+            now = time.monotonic()
+            if self._bytes and (now - self._last > 0.25 or (self.total and self.n >= self.total)):
+                self._last = now
+                sink(Progress(task=task, done=int(self.n), total=int(self.total or 0), unit="B"))
+            return result
+
+    return EventTqdm
+
+
+def download(
+    repo_id: str,
+    patterns: Sequence[str],
+    sink: Sink,
+    control: TrainingControl | None = None,
+) -> str:
+    """Fetch the files of ``repo_id`` that match ``patterns``; return the local snapshot folder."""
+    from huggingface_hub import snapshot_download
+
+    task = f"Downloading {repo_id}"
+    logger.info("fetching %s (%s)", repo_id, ", ".join(patterns))
+    return snapshot_download(
+        repo_id,
+        allow_patterns=list(patterns),
+        tqdm_class=_progress_class(sink, task, control),
+    )

@@ -1,0 +1,72 @@
+"""The resolved plan of a run, worked out without loading any weights (``train --dry-run``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from chroma_studio.config import TrainingConfig
+
+
+def count_lora(target: str, rank: int, source_config: dict[str, Any] | None = None) -> tuple[int, int]:
+    """(adapted layers, LoRA parameters) for the real transformer, built on the meta device."""
+    import torch
+    from accelerate import init_empty_weights
+    from diffusers import ChromaTransformer2DModel
+
+    from chroma_studio.paths import resources_dir
+    from chroma_studio.training.lora import target_module_names
+
+    config = source_config or ChromaTransformer2DModel.load_config(str(resources_dir() / "models" / "transformer"))
+    with init_empty_weights():
+        model = ChromaTransformer2DModel.from_config(config)
+    modules = dict(model.named_modules())
+    names = target_module_names(model, target)
+    params = 0
+    for name in names:
+        layer: torch.nn.Linear = modules[name]
+        params += rank * (layer.in_features + layer.out_features)
+    return len(names), params
+
+
+def describe_plan(config: TrainingConfig) -> dict[str, Any]:
+    """Everything a dry run reports: model source, device, precision, LoRA, data and steps."""
+    from chroma_studio.training.data import DatasetError, load_examples, total_steps
+    from chroma_studio.training.models import pick_device, resolve_source
+
+    source = resolve_source(config)
+    plan: dict[str, Any] = {
+        "model": source.label,
+        "components": source.describe(),
+        "flavour": config.model.model_flavour,
+        "device": str(pick_device()),
+        "mixed_precision": config.model.mixed_precision,
+        "base_model_precision": config.model.base_model_precision,
+        "gradient_checkpointing": config.model.gradient_checkpointing,
+        "lora": {
+            "rank": config.lora.lora_rank,
+            "alpha": config.effective_lora_alpha,
+            "targets": config.lora.flux_lora_target,
+        },
+        "resolution": config.data.resolution,
+        "batch_size": config.optim.train_batch_size,
+        "gradient_accumulation_steps": config.optim.gradient_accumulation_steps,
+        "learning_rate": config.optim.learning_rate,
+        "lr_scheduler": config.optim.lr_scheduler,
+        "output_dir": str(Path(config.run.output_dir)),
+    }
+    if not source.is_demo:
+        layers, params = count_lora(config.lora.flux_lora_target, config.lora.lora_rank)
+        plan["lora"].update({"layers": layers, "parameters": params})
+    try:
+        examples, warnings = load_examples(config)
+    except DatasetError as exc:
+        plan["dataset"] = {"error": str(exc)}
+        steps = config.optim.max_train_steps
+        plan["steps"] = steps if steps else "set by the dataset size" if config.optim.num_train_epochs else 1000
+        return plan
+    steps, per_epoch = total_steps(config, examples)
+    plan["dataset"] = {"images": len(examples), "warnings": len(warnings), "buckets": len({e.bucket for e in examples})}
+    plan["steps"] = steps
+    plan["steps_per_epoch"] = per_epoch
+    return plan

@@ -1,0 +1,434 @@
+"""``run_training(config, sink, control) -> RunResult``: the whole run, GUI and CLI alike.
+
+Order of work: read the dataset, fetch the model, fill the embedding cache (T5, then the VAE),
+load and quantize the transformer, add the LoRA, then the loop. Every failure becomes a
+``Failed`` event with a hint; nothing is swallowed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from chroma_studio.config import ConfigError, TrainingConfig, errors, save_config
+from chroma_studio.paths import cache_dir
+from chroma_studio.training import checkpoint as ckpt
+from chroma_studio.training.cache import EmbeddingCache, fingerprint_files
+from chroma_studio.training.caching import Stopped, cache_latents, cache_text, release_memory
+from chroma_studio.training.checkpointing import enable_masked_checkpointing
+from chroma_studio.training.control import Request, TrainingControl
+from chroma_studio.training.data import DataOrder, Example, load_examples, total_steps
+from chroma_studio.training.errors import TrainingError, describe_failure
+from chroma_studio.training.events import (
+    CheckpointSaved,
+    Failed,
+    Finished,
+    LogMessage,
+    MemoryReport,
+    PhaseChanged,
+    RunPlanned,
+    Sink,
+    StepLogged,
+    null_sink,
+)
+from chroma_studio.training.export import LORA_FILENAME, save_diffusers_lora
+from chroma_studio.training.hub import DownloadCancelled
+from chroma_studio.training.lora import TARGET_PATTERNS, add_lora, get_lora_state, lora_parameters, set_lora_state
+from chroma_studio.training.models import Loader, pick_device, resolve_source, training_dtype
+from chroma_studio.training.quantize import QUANTO, nf4_quantization_config, quantize_transformer
+from chroma_studio.training.sampler import SampleSettings, render_samples
+from chroma_studio.training.schedule import lr_lambda, sample_sigmas
+from chroma_studio.training.step import StepInputs, flow_matching_loss
+from chroma_studio.training.text import collate_text
+
+logger = logging.getLogger(__name__)
+METRICS = "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: str  # "finished" | "stopped" | "failed"
+    step: int
+    output_dir: str
+    lora_path: str | None = None
+    failure: Failed | None = None
+
+
+def run_training(config: TrainingConfig, sink: Sink = null_sink, control: TrainingControl | None = None) -> RunResult:
+    """Train a LoRA as ``config`` says, reporting to ``sink``; ``control`` stops, pauses, asks."""
+    run = _Run(config, sink, control or TrainingControl())
+    try:
+        return run.execute()
+    except (Stopped, DownloadCancelled):
+        sink(Finished(step=0, output_dir=config.run.output_dir, lora_path=None, stopped=True))
+        return RunResult("stopped", 0, config.run.output_dir)
+    except Exception as exc:
+        failure = describe_failure(exc)
+        logger.error("training failed: %s\n%s", failure.message, failure.traceback)
+        sink(failure)
+        return RunResult("failed", run.step, config.run.output_dir, failure=failure)
+
+
+def _micro_seed(seed: int, index: int) -> int:
+    """A generator seed per micro-batch: a resumed run draws the very same noise and sigmas."""
+    return (seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9) % (2**63)
+
+
+class _Run:
+    def __init__(self, config: TrainingConfig, sink: Sink, control: TrainingControl):
+        self.config, self.sink, self.control = config, sink, control
+        self.out = Path(config.run.output_dir)
+        self.step = 0
+        self.saved_step: int | None = None
+        self.vae = None
+        self.sample_embeds: list[torch.Tensor] = []
+        self.negative_embeds: torch.Tensor | None = None
+
+    # -- setup --------------------------------------------------------------------------------
+    def execute(self) -> RunResult:
+        config = self.config
+        problems = errors(config.validate())
+        if problems:
+            raise ConfigError(problems)
+        self.phase("loading", "Reading the dataset")
+        self.examples, warnings = load_examples(config)
+        for warning in warnings:
+            self.sink(LogMessage("warning", warning))
+        self.device, self.dtype = pick_device(), training_dtype(config.model.mixed_precision)
+        quantization = None
+        if config.model.base_model_precision == "nf4-bnb":
+            quantization = nf4_quantization_config(self.dtype)
+        resume = self.find_resume()
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_config(config, self.out / "config.json")
+
+        source = resolve_source(config)
+        self.source_label = source.label
+        self.phase("loading", f"Getting the model: {source.label}")
+        loader = Loader(source, self.sink, self.control)
+        loader.prepare()
+        self.prepare_cache(loader, source)
+        self.phase("loading", "Loading the transformer")
+        self.transformer = self.build_transformer(loader, quantization)
+        self.scheduler_for_samples = loader.scheduler()
+        return self.train(resume)
+
+    def phase(self, name: str, detail: str = "") -> None:
+        logger.info("%s: %s", name, detail)
+        self.sink(PhaseChanged(name, detail))
+
+    def find_resume(self) -> Path | None:
+        wanted = self.config.run.resume_from_checkpoint
+        if not wanted:
+            if ckpt.checkpoint_dirs(self.out):
+                raise TrainingError(
+                    f"{self.out} already holds checkpoints of an earlier run.",
+                    "Resume it (--resume), choose a new output folder, or delete its checkpoints folder.",
+                )
+            return None
+        if wanted == "latest":
+            latest = ckpt.latest_checkpoint(self.out)
+            if latest is None:
+                self.sink(LogMessage("info", f"No checkpoint in {self.out} yet; starting from the beginning."))
+            return latest
+        return Path(wanted)
+
+    def prepare_cache(self, loader: Loader, source) -> None:
+        config = self.config
+
+        def fingerprint(part) -> str:
+            if part.kind == "file":
+                return fingerprint_files(part.location)
+            return fingerprint_files(*loader._local(part))
+
+        root = Path(config.run.cache_dir) if config.run.cache_dir else cache_dir() / "embeddings"
+        self.cache = EmbeddingCache(
+            root,
+            text_model=fingerprint(source.text_encoder) + fingerprint(source.tokenizer),
+            vae_model=fingerprint(source.vae),
+            dtype=self.dtype,
+            max_length=config.text.tokenizer_max_length,
+        )
+        prompts = self.sample_prompts()
+        negative = [config.validation.validation_negative_prompt] if config.validation.validation_guidance > 1 else []
+        dropout = [""] if config.text.caption_dropout_probability > 0 else []
+        self.phase("caching", "Encoding captions and images")
+        common = {"device": self.device, "dtype": self.dtype, "sink": self.sink, "control": self.control}
+        self.text_keys = cache_text(
+            loader,
+            self.cache,
+            [e.caption for e in self.examples] + dropout + prompts + negative,
+            offload=config.model.offload_during_startup,
+            **common,
+        )
+        self.latent_keys, self.vae = cache_latents(loader, self.cache, self.examples, **common)
+        self.sample_embeds = [self.cache.get("text", self.text_keys[p]) for p in prompts]
+        if negative:
+            self.negative_embeds = self.cache.get("text", self.text_keys[negative[0]])
+        if prompts and self.vae is None:
+            self.vae = loader.vae(torch.float32 if self.dtype == torch.float16 else self.dtype)
+
+    def sample_prompts(self) -> list[str]:
+        prompts = list(self.config.validation.validation_prompt)
+        return prompts or [self.examples[0].caption or "a photo"]
+
+    def build_transformer(self, loader: Loader, quantization) -> torch.nn.Module:
+        config = self.config
+        transformer = loader.transformer(self.dtype, quantization)
+        if config.model.base_model_precision in QUANTO:
+            quantize_transformer(transformer, config.model.base_model_precision, self.device)
+        elif quantization is None:
+            transformer.to(self.device)
+        torch.manual_seed(config.optim.seed)  # the LoRA's initial weights
+        self.lora_modules = add_lora(
+            transformer, config.lora.lora_rank, config.effective_lora_alpha, config.lora.flux_lora_target
+        )
+        if config.model.gradient_checkpointing:
+            enable_masked_checkpointing(transformer)
+        release_memory(self.device)
+        return transformer.train()
+
+    def identity(self) -> ckpt.Identity:
+        lora = self.config.lora
+        return ckpt.Identity(self.source_label, lora.lora_rank, self.config.effective_lora_alpha, lora.flux_lora_target)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def train(self, resume: Path | None) -> RunResult:
+        config, optim = self.config, self.config.optim
+        params = lora_parameters(self.transformer)
+        self.optimizer = torch.optim.AdamW(
+            params,
+            lr=optim.learning_rate,
+            betas=(optim.adam_beta1, optim.adam_beta2),
+            eps=optim.adam_epsilon,
+            weight_decay=optim.adam_weight_decay,
+        )
+        total, per_epoch = total_steps(config, self.examples)
+        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(optim.lr_scheduler, optim.lr_warmup_steps, total)
+        )
+        use_scaler = self.dtype == torch.float16 and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        if resume is not None:
+            self.restore(resume)
+        start = self.step
+        self.sink(
+            RunPlanned(
+                total, start, len(self.examples), per_epoch, sum(p.numel() for p in params), len(self.lora_modules)
+            )
+        )
+        order = DataOrder(self.examples, optim.train_batch_size, optim.seed)
+        metrics = self.open_metrics(start)
+        self.phase("training", f"Step {start} of {total}")
+        if start == 0:
+            self.sample()
+        try:
+            while self.step < total and not self.wait_if_paused():
+                requests = self.control.take_requests()
+                began = time.perf_counter()
+                loss, sigmas, epoch = self.optimizer_step(order)
+                self.step += 1
+                seconds = time.perf_counter() - began
+                lr = self.lr_schedule.get_last_lr()[0]
+                metrics.write(
+                    json.dumps(
+                        {
+                            "step": self.step,
+                            "loss": loss,
+                            "lr": lr,
+                            "sigma": sigmas,
+                            "seconds": round(seconds, 4),
+                            "epoch": epoch,
+                        }
+                    )
+                    + "\n"
+                )
+                metrics.flush()
+                self.sink(StepLogged(self.step, total, loss, lr, tuple(sigmas), seconds, epoch))
+                self.report_memory()
+                if not torch.isfinite(torch.tensor(loss)):
+                    raise TrainingError(
+                        f"The loss became {loss} at step {self.step}.",
+                        "Lower learning_rate (e.g. to 1e-4), keep gradient checkpointing on, and make sure the "
+                        "captions are varied; then resume from the last checkpoint.",
+                    )
+                every = config.run.checkpointing_steps
+                if Request.SAVE in requests or (every and self.step % every == 0):
+                    self.save_checkpoint()
+                every = config.validation.validation_steps
+                if Request.SAMPLE in requests or (every and self.step % every == 0 and self.step < total):
+                    self.sample()
+        finally:
+            metrics.close()
+        stopped = self.step < total
+        if self.saved_step != self.step:
+            self.save_checkpoint()
+        lora_path = self.export()
+        if not stopped:
+            self.sample()
+        self.phase("finished", "Stopped" if stopped else "Done")
+        self.sink(Finished(self.step, str(self.out), str(lora_path), stopped=stopped, files=(str(lora_path),)))
+        return RunResult("stopped" if stopped else "finished", self.step, str(self.out), str(lora_path))
+
+    def wait_if_paused(self) -> bool:
+        """Block while paused; True when a stop was requested."""
+        if self.control.paused:
+            self.phase("paused", f"Paused at step {self.step}")
+            while self.control.paused and not self.control.stop_requested:
+                self.control.wait_while_paused(0.2)
+            self.phase("training", f"Step {self.step}")
+        return self.control.stop_requested
+
+    def optimizer_step(self, order: DataOrder) -> tuple[float, list[float], int]:
+        accumulation = self.config.optim.gradient_accumulation_steps
+        total_loss, sigmas, epoch = 0.0, [], 0
+        for micro in range(accumulation):
+            index = self.step * accumulation + micro
+            epoch, indices = order.micro_batch(index)
+            batch = self.make_batch(indices, index)
+            loss = (
+                flow_matching_loss(self.transformer, batch, dtype=self.dtype, t5_padding=self.config.text.t5_padding)
+                / accumulation
+            )
+            (self.scaler.scale(loss) if self.scaler else loss).backward()
+            total_loss += loss.item()
+            sigmas.extend(round(s, 5) for s in batch.sigmas.tolist())
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        if self.config.optim.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(lora_parameters(self.transformer), self.config.optim.max_grad_norm)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.lr_schedule.step()
+        return total_loss, sigmas, epoch
+
+    def make_batch(self, indices: list[int], index: int) -> StepInputs:
+        """Cached latents and text for the examples, with this micro-batch's own noise and sigmas."""
+        config = self.config
+        generator = torch.Generator().manual_seed(_micro_seed(config.optim.seed, index))
+        examples: list[Example] = [self.examples[i] for i in indices]
+        dropped = torch.rand(len(indices), generator=generator) < config.text.caption_dropout_probability
+        captions = ["" if drop else e.caption for e, drop in zip(examples, dropped.tolist(), strict=True)]
+        text, mask = collate_text([self.cache.get("text", self.text_keys[c]) for c in captions])
+        latents = torch.stack([self.cache.get("latent", self.latent_keys[i]) for i in indices])
+        sigmas = sample_sigmas(
+            len(indices),
+            generator,
+            uniform=config.optim.flow_use_uniform_schedule,
+            sigmoid_scale=config.optim.flow_sigmoid_scale,
+            shift=config.optim.flow_schedule_shift,
+        )
+        noise = torch.randn(latents.shape, generator=generator)
+        device = self.device
+        return StepInputs(latents.to(device), text.to(device), mask.to(device), sigmas.to(device), noise.to(device))
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def open_metrics(self, start: int):
+        """metrics.jsonl, keeping only the lines up to ``start`` (a resume replays the rest)."""
+        path = self.out / METRICS
+        kept = []
+        if start and path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    if json.loads(line)["step"] <= start:
+                        kept.append(line + "\n")
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    continue
+        from chroma_studio.atomic import write_text_atomic
+
+        write_text_atomic(path, "".join(kept))
+        return open(path, "a", encoding="utf-8")
+
+    def report_memory(self) -> None:
+        device = self.device
+        if device.type == "cuda":
+            self.sink(MemoryReport("cuda", torch.cuda.memory_allocated(), torch.cuda.max_memory_allocated()))
+        elif device.type == "mps":
+            self.sink(MemoryReport("mps", torch.mps.current_allocated_memory(), torch.mps.driver_allocated_memory()))
+
+    def save_checkpoint(self) -> None:
+        self.phase("saving", f"Checkpoint at step {self.step}")
+        path = ckpt.save_checkpoint(
+            self.out,
+            self.step,
+            lora_state=get_lora_state(self.transformer),
+            optimizer=self.optimizer,
+            scheduler=self.lr_schedule,
+            identity=self.identity(),
+            scaler=self.scaler,
+            keep=self.config.run.checkpoints_total_limit,
+        )
+        self.saved_step = self.step
+        self.sink(CheckpointSaved(self.step, str(path)))
+        self.phase("training", f"Step {self.step}")
+
+    def restore(self, path: Path) -> None:
+        loaded = ckpt.load_checkpoint(path, self.identity())
+        set_lora_state(self.transformer, loaded.lora_state)
+        self.optimizer.load_state_dict(loaded.training["optimizer"])
+        self.lr_schedule.load_state_dict(loaded.training["scheduler"])
+        if self.scaler is not None and loaded.training.get("scaler"):
+            self.scaler.load_state_dict(loaded.training["scaler"])
+        torch.set_rng_state(loaded.training["rng_cpu"])
+        self.step = self.saved_step = loaded.step
+        self.sink(LogMessage("info", f"Resumed from {loaded.path} at step {loaded.step}."))
+
+    def export(self) -> Path:
+        config = self.config
+        info = {
+            "base_model": self.source_label,
+            "model_flavour": config.model.model_flavour,
+            "steps": self.step,
+            "trigger_word": config.data.trigger_word,
+            "resolution": config.data.resolution,
+            "lora_rank": config.lora.lora_rank,
+            "lora_alpha": config.effective_lora_alpha,
+            "flux_lora_target": config.lora.flux_lora_target,
+            "software": "Chroma Studio",
+        }
+        return save_diffusers_lora(
+            self.out / LORA_FILENAME,
+            get_lora_state(self.transformer),
+            rank=config.lora.lora_rank,
+            alpha=config.effective_lora_alpha,
+            target_pattern=TARGET_PATTERNS[config.lora.flux_lora_target],
+            info=info,
+            dtype=self.dtype,
+        )
+
+    def sample(self) -> None:
+        if not self.sample_embeds or self.vae is None:
+            return
+        validation = self.config.validation
+        settings = SampleSettings(
+            prompts=tuple(self.sample_prompts()),
+            negative_prompt=validation.validation_negative_prompt,
+            guidance=validation.validation_guidance,
+            steps=validation.validation_num_inference_steps,
+            resolution=self.config.sample_resolution,
+            seed=validation.validation_seed,
+        )
+        self.phase("sampling", f"Samples at step {self.step}")
+        for event in render_samples(
+            transformer=self.transformer,
+            vae=self.vae,
+            scheduler=self.scheduler_for_samples,
+            prompt_embeds=self.sample_embeds,
+            negative_embeds=self.negative_embeds,
+            settings=settings,
+            step=self.step,
+            output_dir=self.out,
+            device=self.device,
+            dtype=self.dtype,
+        ):
+            self.sink(event)
+        self.phase("training", f"Step {self.step}")

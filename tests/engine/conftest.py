@@ -1,0 +1,81 @@
+"""Shared pieces for engine tests: the demo model (tiny real Chroma components) and small datasets."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chroma_studio.config import config_from_dict
+from chroma_studio.paths import resources_dir
+
+DEMO_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir():
+    from chroma_studio.training.demo import ensure_demo_model
+
+    return ensure_demo_model()
+
+
+@pytest.fixture
+def demo_pipeline(demo_model_dir):
+    """A fresh ChromaPipeline of the demo components (each test may modify it)."""
+    from diffusers import ChromaPipeline
+
+    return ChromaPipeline.from_pretrained(demo_model_dir)
+
+
+@pytest.fixture
+def small_dataset(tmp_path) -> Path:
+    """Four real demo images with their captions, in a folder of their own."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in DEMO_IMAGES:
+        for suffix in (".jpg", ".txt"):
+            shutil.copy(resources_dir() / "demo" / f"{name}{suffix}", folder / f"{name}{suffix}")
+    return folder
+
+
+@pytest.fixture
+def make_config(tmp_path, small_dataset):
+    """A demo-flavour config for a short CPU run; keyword arguments override flat keys."""
+
+    def make(**overrides):
+        values = {
+            "model_flavour": "demo",
+            "dataset_dirs": [str(small_dataset)],
+            "output_dir": str(tmp_path / "run"),
+            "cache_dir": str(tmp_path / "cache"),
+            "resolution": 128,
+            "mixed_precision": "no",
+            "lora_rank": 4,
+            "learning_rate": 1e-3,
+            "max_train_steps": 4,
+            "checkpointing_steps": 0,
+            "validation_steps": 0,
+            "validation_num_inference_steps": 2,
+            "validation_resolution": 64,
+            "seed": 7,
+        }
+        values.update(overrides)
+        return config_from_dict(values)
+
+    return make
+
+
+class EventLog(list):
+    """A sink that keeps every event."""
+
+    def __call__(self, event):
+        self.append(event)
+
+    def of(self, kind):
+        return [e for e in self if isinstance(e, kind)]
+
+
+@pytest.fixture
+def events() -> EventLog:
+    return EventLog()

@@ -382,7 +382,7 @@ class TrainingConfig:
     def replace(self, **values: Any) -> TrainingConfig:
         """A copy with flat keys changed (aliases allowed); raises ConfigError on bad keys."""
         data = self.to_dict()
-        data.update(values)
+        data.update({canonical_key(key): value for key, value in values.items()})
         return config_from_dict(data)
 
     def validate(self) -> list[Problem]:
@@ -442,8 +442,10 @@ ALIASES: dict[str, str] = {alias: name for name, info in FIELDS.items() for alia
 
 
 def nearest(word: str, candidates: typing.Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
-    return matches[0] if matches else None
+    """The candidate closest to ``word`` (ignoring case), if any is close."""
+    by_lower = {c.lower(): c for c in candidates}
+    matches = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.5)
+    return by_lower[matches[0]] if matches else None
 
 
 def _did_you_mean(word: str, candidates: typing.Iterable[str]) -> str:
@@ -516,8 +518,16 @@ def canonical_key(key: str) -> str:
 
 def config_from_dict(data: dict[str, Any], source: str | None = None) -> TrainingConfig:
     """Build a config from flat keys. Raises ConfigError listing every unknown key and bad value."""
+    config, problems = parse_config(data)
+    if problems:
+        raise ConfigError(problems, source)
+    return config
+
+
+def parse_config(data: dict[str, Any]) -> tuple[TrainingConfig, list[Problem]]:
+    """A config from the keys that parse (defaults elsewhere), and a problem per key that does not."""
     if not isinstance(data, dict):
-        raise ConfigError([Problem("(file)", "must be a JSON object of settings")], source)
+        return TrainingConfig(), [Problem("(file)", "must be a JSON object of settings")]
     problems: list[Problem] = []
     version = data.get("config_version", CONFIG_VERSION)
     if not isinstance(version, int) or version > CONFIG_VERSION:
@@ -545,9 +555,7 @@ def config_from_dict(data: dict[str, Any], source: str | None = None) -> Trainin
             values[info.section][key] = _coerce(info, value)
         except ValueError as exc:
             problems.append(Problem(raw_key, str(exc)))
-    if problems:
-        raise ConfigError(problems, source)
-    return TrainingConfig(**{section: cls(**values[section]) for section, cls in SECTIONS.items()})
+    return TrainingConfig(**{section: cls(**values[section]) for section, cls in SECTIONS.items()}), problems
 
 
 def unused_keys(data: dict[str, Any]) -> list[Problem]:
@@ -665,8 +673,8 @@ def load_config(path: str | os.PathLike) -> tuple[TrainingConfig, list[Problem]]
     Relative dataset and output paths are resolved against the file's folder.
     """
     data = read_config_file(path)
-    config = config_from_dict(data, str(path))
-    problems = unused_keys(data) + validate(config)
+    config, problems = parse_config(data)
+    problems += unused_keys(data) + validate(config)
     if errors(problems):
         raise ConfigError(errors(problems), str(path))
     return _resolve_paths(config, Path(path).resolve().parent), problems

@@ -6,8 +6,12 @@ It loads at the trained strength in diffusers and in ComfyUI/Forge alike:
   peft trains them; ComfyUI maps them onto its fused weights itself);
 - a float tensor ``transformer.<module>.alpha`` for every module. ComfyUI reads alpha only from
   such tensors and otherwise applies alpha = rank; diffusers reads them too;
-- diffusers' adapter metadata (rank, alpha, targets) plus ours (base model, flavour, steps,
-  trigger word, resolution) in the safetensors header.
+- the adapter settings (rank, alpha, targets) and the run (base model, flavour, steps, trigger
+  word, resolution) in the safetensors header, under our own keys. diffusers' own
+  ``lora_adapter_metadata`` key is left out on purpose: diffusers 0.42 refuses a file that has
+  both it and ``.alpha`` tensors ("Both `network_alphas` and `metadata` cannot be specified"),
+  and the tensors are what ComfyUI needs. Without it diffusers takes the rank from the weight
+  shapes and alpha from the tensors, which is the same adapter.
 """
 
 from __future__ import annotations
@@ -34,12 +38,11 @@ def diffusers_lora_tensors(state: dict[str, torch.Tensor], alpha: float, dtype: 
 
 
 def header_metadata(adapter_config: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:
-    """The safetensors header: diffusers' adapter metadata under its key, and our run info."""
-    adapter = {f"transformer.{k}": (sorted(v) if isinstance(v, set) else v) for k, v in adapter_config.items()}
+    """The safetensors header: the adapter settings and the run info, as JSON and as flat keys."""
+    merged = {**info, "adapter": adapter_config}
     return {
         "format": "pt",
-        "lora_adapter_metadata": json.dumps(adapter, indent=2, sort_keys=True, default=str),
-        "chroma_studio": json.dumps(info, sort_keys=True),
+        "chroma_studio": json.dumps(merged, sort_keys=True, default=str),
         **{f"chroma_studio.{k}": str(v) for k, v in info.items() if v is not None},
     }
 
@@ -71,3 +74,82 @@ def read_header(path: str | Path) -> dict[str, str]:
 
     with safe_open(str(path), framework="pt") as handle:
         return dict(handle.metadata() or {})
+
+
+KOHYA_FILENAME = "chroma_lora_kohya.safetensors"
+FORMATS = ("diffusers", "kohya")
+
+
+def save_kohya_lora(
+    path: str | Path,
+    state: dict[str, torch.Tensor],
+    *,
+    rank: int,
+    alpha: float,
+    target_pattern: str,
+    info: dict[str, Any],
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write the kohya-layout copy atomically (sd-scripts' ``ss_`` keys plus ours in the header)."""
+    from chroma_studio.training.kohya import to_kohya
+
+    metadata = header_metadata(adapter_config_dict(rank, alpha, target_pattern), info)
+    metadata.update(
+        {
+            "ss_network_module": "networks.lora_flux",
+            "ss_network_dim": str(rank),
+            "ss_network_alpha": str(alpha),
+            "ss_base_model_version": "chroma",
+        }
+    )
+    write_bytes_atomic(path, save(to_kohya(state, alpha, dtype), metadata=metadata))
+    return Path(path)
+
+
+def lora_filename(fmt: str, step: int | None = None) -> str:
+    base = LORA_FILENAME if fmt == "diffusers" else KOHYA_FILENAME
+    return base if step is None else base.replace(".safetensors", f"_step_{step}.safetensors")
+
+
+def export_checkpoint(
+    run_dir: str | Path, step: int | None = None, fmt: str = "diffusers", output: str | Path | None = None
+) -> Path:
+    """Write the LoRA file of a run's checkpoint (the latest when ``step`` is None)."""
+    from safetensors.torch import load_file
+
+    from chroma_studio.training.checkpoint import CheckpointError, checkpoint_dirs
+    from chroma_studio.training.lora import TARGET_PATTERNS
+
+    run_dir = Path(run_dir)
+    found = dict(checkpoint_dirs(run_dir))
+    if not found:
+        raise CheckpointError(f"{run_dir} has no checkpoints; is it a Chroma Studio output folder?")
+    chosen = max(found) if step is None else step
+    if chosen not in found:
+        raise CheckpointError(f"{run_dir} has no checkpoint at step {step}; it has steps {sorted(found)}.")
+    state_info = json.loads((found[chosen] / "state.json").read_text())
+    identity = state_info["identity"]
+    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.get("mixed_precision"), torch.float32)
+    info = {
+        "base_model": identity["model"],
+        "model_flavour": config.get("model_flavour"),
+        "steps": chosen,
+        "trigger_word": config.get("trigger_word"),
+        "resolution": config.get("resolution"),
+        "lora_rank": identity["rank"],
+        "lora_alpha": identity["alpha"],
+        "flux_lora_target": identity["targets"],
+        "software": "Chroma Studio",
+    }
+    target = output or run_dir / lora_filename(fmt, None if step is None else chosen)
+    writer = save_diffusers_lora if fmt == "diffusers" else save_kohya_lora
+    return writer(
+        target,
+        load_file(str(found[chosen] / "lora.safetensors")),
+        rank=identity["rank"],
+        alpha=identity["alpha"],
+        target_pattern=TARGET_PATTERNS[identity["targets"]],
+        info=info,
+        dtype=dtype,
+    )

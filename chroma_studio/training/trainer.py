@@ -36,9 +36,9 @@ from chroma_studio.training.events import (
     StepLogged,
     null_sink,
 )
-from chroma_studio.training.export import LORA_FILENAME, save_diffusers_lora
+from chroma_studio.training.export import FORMATS, export_checkpoint
 from chroma_studio.training.hub import DownloadCancelled
-from chroma_studio.training.lora import TARGET_PATTERNS, add_lora, get_lora_state, lora_parameters, set_lora_state
+from chroma_studio.training.lora import add_lora, get_lora_state, lora_parameters, set_lora_state
 from chroma_studio.training.models import Loader, pick_device, resolve_source, training_dtype
 from chroma_studio.training.quantize import QUANTO, nf4_quantization_config, quantize_transformer
 from chroma_studio.training.sampler import SampleSettings, render_samples
@@ -268,12 +268,12 @@ class _Run:
         stopped = self.step < total
         if self.saved_step != self.step:
             self.save_checkpoint()
-        lora_path = self.export()
+        files = self.export()
         if not stopped:
             self.sample()
         self.phase("finished", "Stopped" if stopped else "Done")
-        self.sink(Finished(self.step, str(self.out), str(lora_path), stopped=stopped, files=(str(lora_path),)))
-        return RunResult("stopped" if stopped else "finished", self.step, str(self.out), str(lora_path))
+        self.sink(Finished(self.step, str(self.out), str(files[0]), stopped=stopped, files=tuple(map(str, files))))
+        return RunResult("stopped" if stopped else "finished", self.step, str(self.out), str(files[0]))
 
     def wait_if_paused(self) -> bool:
         """Block while paused; True when a stop was requested."""
@@ -382,28 +382,9 @@ class _Run:
         self.step = self.saved_step = loaded.step
         self.sink(LogMessage("info", f"Resumed from {loaded.path} at step {loaded.step}."))
 
-    def export(self) -> Path:
-        config = self.config
-        info = {
-            "base_model": self.source_label,
-            "model_flavour": config.model.model_flavour,
-            "steps": self.step,
-            "trigger_word": config.data.trigger_word,
-            "resolution": config.data.resolution,
-            "lora_rank": config.lora.lora_rank,
-            "lora_alpha": config.effective_lora_alpha,
-            "flux_lora_target": config.lora.flux_lora_target,
-            "software": "Chroma Studio",
-        }
-        return save_diffusers_lora(
-            self.out / LORA_FILENAME,
-            get_lora_state(self.transformer),
-            rank=config.lora.lora_rank,
-            alpha=config.effective_lora_alpha,
-            target_pattern=TARGET_PATTERNS[config.lora.flux_lora_target],
-            info=info,
-            dtype=self.dtype,
-        )
+    def export(self) -> list[Path]:
+        """The main LoRA file and its kohya copy, from the checkpoint just saved."""
+        return [export_checkpoint(self.out, fmt=fmt) for fmt in FORMATS]
 
     def sample(self) -> None:
         if not self.sample_embeds or self.vae is None:

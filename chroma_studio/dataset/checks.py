@@ -1,0 +1,226 @@
+"""``check_dataset``: everything that would spoil or waste a training run, found before it starts.
+
+The check only reads. Beyond the scan (headers), it decodes each image once, one at a time and
+at a reduced scale where the format allows, to find damaged files and to compute the
+perceptual hash, and it hashes every file's bytes to find exact copies.
+
+Size rules, per image, against the bucket it would train in (see ``buckets``):
+- below the training resolution (warning): the bucket is larger than the image in some side,
+  so training enlarges it;
+- too small to use (error): training would enlarge it more than ``TOO_SMALL_UPSCALE`` times
+  (at 1024 px, a square image under 256 px);
+- huge (warning): more than ``HUGE_PIXELS`` pixels, decoded in full on every load;
+- decompression bombs (declared size above ``probe.BOMB_PIXELS``) are never decoded at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from chroma_studio.dataset.buckets import bucket_for, bucket_histogram, upscale_factor
+from chroma_studio.dataset.caption_checks import check_captions
+from chroma_studio.dataset.findings import CheckReport, Finding, name_list, sort_findings
+from chroma_studio.dataset.fingerprints import dhash, file_sha256, near_duplicate_groups
+from chroma_studio.dataset.images import load_check_thumbnail, verify_image
+from chroma_studio.dataset.scan import ImageRecord, ScanProblem, ScanResult, scan_folders
+
+__all__ = ["CheckReport", "Finding", "check_dataset"]
+
+log = logging.getLogger(__name__)
+
+TOO_SMALL_UPSCALE = 4.0
+HUGE_PIXELS = 64_000_000
+
+Progress = Callable[[int, int], object]  # (images done, images in all)
+
+
+def check_dataset(
+    folders: Iterable[str | os.PathLike[str]],
+    resolution: int = 1024,
+    trigger_word: str | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> CheckReport:
+    """Scan and check ``folders`` for training at ``resolution``. Never modifies anything.
+
+    ``progress(done, total)`` is called after each image; when ``should_stop()`` turns true the
+    check ends early with ``report.cancelled`` set and the findings so far.
+    """
+    roots = [Path(folder).expanduser().absolute() for folder in folders]
+    trigger_word = (trigger_word or "").strip() or None
+    report = CheckReport(roots, resolution, trigger_word)
+    scan = scan_folders(roots)
+    report.images = scan.images
+    findings = [_from_scan_problem(problem) for problem in scan.problems]
+    findings += _folders_without_images(roots, scan)
+    findings += _repeat_notes(scan.images)
+    digests: dict[int, str] = {}
+    hashes: dict[int, bytes] = {}
+    for index, record in enumerate(scan.images):
+        if should_stop is not None and should_stop():
+            report.cancelled = True
+            break
+        findings += _size_findings(record, resolution)
+        findings += _read_image(index, record, digests, hashes)
+        if progress is not None:
+            progress(index + 1, len(scan.images))
+    if not report.cancelled:
+        findings += _duplicate_findings(scan.images, digests, hashes)
+        caption_findings, report.captions = check_captions(scan.images, trigger_word)
+        findings += caption_findings
+    report.buckets = bucket_histogram(scan.images, resolution)
+    report.findings = sort_findings(findings)
+    log.info("checked %d images: %d findings", len(scan.images), len(report.findings))
+    return report
+
+
+def _from_scan_problem(problem: ScanProblem) -> Finding:
+    return Finding(problem.path, problem.code, problem.message, problem.severity)
+
+
+def _folders_without_images(roots: Sequence[Path], scan: ScanResult) -> list[Finding]:
+    unusable = {p.path for p in scan.problems if p.code in ("folder-missing", "not-a-folder", "permission-denied")}
+    findings = []
+    for root in roots:
+        if root in unusable or any(record.path.is_relative_to(root) for record in scan.images):
+            continue
+        findings.append(
+            Finding(
+                root,
+                "no-images",
+                "has no images that can be used (JPEG, PNG, WebP, BMP, TIFF and the other formats Pillow reads); add "
+                "images or choose another folder.",
+                "error",
+            )
+        )
+    return findings
+
+
+def _repeat_notes(records: Sequence[ImageRecord]) -> list[Finding]:
+    counts: dict[tuple[Path, int], int] = {}
+    for record in records:
+        if record.repeats > 1:
+            key = (record.path.parent, record.repeats)
+            counts[key] = counts.get(key, 0) + 1
+    return [
+        Finding(
+            folder,
+            "repeats",
+            f"holds {n} images that each count {repeats} times per epoch (from the folder name).",
+            "info",
+        )
+        for (folder, repeats), n in counts.items()
+    ]
+
+
+def _size_findings(record: ImageRecord, resolution: int) -> list[Finding]:
+    findings = []
+    size = f"{record.width}x{record.height}"
+    bucket = bucket_for(record.width, record.height, resolution)
+    factor = upscale_factor(record.width, record.height, bucket)
+    target = f"its {bucket[0]}x{bucket[1]} training shape at {resolution} px"
+    if factor > TOO_SMALL_UPSCALE:
+        findings.append(
+            Finding(
+                record.path,
+                "too-small",
+                f"is {size}, far too small for {target}: it would be enlarged "
+                f"{factor:.1f}x and teach only blur. Use a larger original or remove it.",
+                "error",
+            )
+        )
+    elif factor > 1:
+        findings.append(
+            Finding(
+                record.path,
+                "below-resolution",
+                f"is {size}, smaller than {target}; it will be enlarged "
+                f"{factor:.2f}x and look soft. Use a larger original, or train at a lower resolution.",
+                "warning",
+            )
+        )
+    if record.pixels > HUGE_PIXELS:
+        megabytes = record.pixels * 4 // 2**20
+        findings.append(
+            Finding(
+                record.path,
+                "huge",
+                f"is {size} ({record.pixels / 1e6:.0f} megapixels); every load decodes "
+                f"about {megabytes:,} MB. Downscale it to about {2 * resolution} px on the long side.",
+                "warning",
+            )
+        )
+    return findings
+
+
+def _read_image(index: int, record: ImageRecord, digests: dict[int, str], hashes: dict[int, bytes]) -> list[Finding]:
+    """Hash the bytes and decode the image once; a file that fails either becomes a finding.
+
+    Huge images that cannot be decoded at a reduced scale (anything but JPEG) are only verified
+    (PNG checks every chunk's checksum), so the check's memory stays bounded; they get no
+    perceptual hash.
+    """
+    try:
+        digests[index] = file_sha256(record.path)
+    except OSError as exc:
+        message = f"cannot be read ({exc.strerror or exc}); check it or remove it."
+        return [Finding(record.path, "unreadable", message, "error")]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # reported as "huge" instead
+            if record.pixels > HUGE_PIXELS and record.format != "JPEG":
+                verify_image(record.path)
+            else:
+                hashes[index] = dhash(load_check_thumbnail(record.path))
+    except Exception as exc:  # a damaged file can fail inside any Pillow plugin, in any way
+        log.debug("cannot decode %s", record.path, exc_info=True)
+        message = (
+            f"cannot be decoded ({exc}): the file is damaged or cut short. Export or download it again, or remove it."
+        )
+        return [Finding(record.path, "corrupt", message, "error")]
+    return []
+
+
+def _duplicate_findings(
+    records: Sequence[ImageRecord], digests: dict[int, str], hashes: dict[int, bytes]
+) -> list[Finding]:
+    findings = []
+    by_digest: dict[str, list[int]] = {}
+    for index, digest in digests.items():
+        by_digest.setdefault(digest, []).append(index)
+    for group in by_digest.values():
+        if len(group) > 1:
+            first, others = records[group[0]], [records[i].path for i in group[1:]]
+            findings.append(
+                Finding(
+                    first.path,
+                    "exact-duplicate",
+                    f"has exactly the same content as {name_list(others)}; each "
+                    "copy is trained again every epoch. Keep one.",
+                    "warning",
+                    tuple(others),
+                )
+            )
+    # One image per exact-duplicate group, so copies are not reported twice.
+    representatives = [group[0] for group in by_digest.values() if group[0] in hashes]
+    representatives.sort()
+    for group in near_duplicate_groups([hashes[i] for i in representatives]):
+        first, others = records[representatives[group[0]]], [records[representatives[i]].path for i in group[1:]]
+        findings.append(
+            Finding(
+                first.path,
+                "near-duplicate",
+                f"looks nearly the same as {name_list(others)}; near-duplicates make "
+                "the LoRA copy that one picture. Keep the best one unless the difference is what it should "
+                "learn.",
+                "warning",
+                tuple(others),
+            )
+        )
+    return findings

@@ -1,0 +1,139 @@
+import json
+
+import pytest
+
+from chroma_studio.config import (
+    FIELDS,
+    ConfigError,
+    TrainingConfig,
+    config_from_dict,
+    load_config,
+    save_config,
+    validate,
+)
+
+QUICKSTART = """{
+  // the quickstart's example, as it is written there (JSONC)
+  "model_type": "lora",
+  "model_family": "chroma",
+  "model_flavour": "base",
+  "output_dir": "/workspace/chroma-output",
+  "network_rank": 16,
+  "learning_rate": 2.0e-4,
+  "mixed_precision": "bf16",
+  "gradient_checkpointing": true,
+  "pretrained_model_name_or_path": null
+}"""
+
+
+def test_the_quickstart_example_loads_unchanged(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(QUICKSTART)
+    config, warnings = load_config(path)
+    assert config.model_source == "lodestones/Chroma1-Base"
+    assert config.lora.lora_rank == 16 and config.effective_lora_alpha == 16.0
+    assert config.optim.learning_rate == 2e-4 and config.model.mixed_precision == "bf16"
+    assert config.run.output_dir == "/workspace/chroma-output"
+    assert [w.key for w in warnings] == ["dataset_dirs"]
+
+
+def test_simpletuner_spelling_aliases_and_ignored_keys(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "--model_family": "chroma",
+                "--flux_t5_padding": "zero",
+                "validation_guidance_real": 2.5,
+                "validation_prompt": "a photo of sks",
+                "report_to": "wandb",
+                "dataset_dirs": ["images"],
+            }
+        )
+    )
+    config, warnings = load_config(path)
+    assert config.text.t5_padding == "zero"
+    assert config.validation.validation_guidance == 2.5
+    assert config.validation.validation_prompt == ["a photo of sks"]
+    assert config.data.dataset_dirs == [str(tmp_path / "images")]  # relative to the config file
+    assert any(w.key == "report_to" and w.severity == "warning" for w in warnings)
+
+
+def test_every_problem_is_reported_once_with_the_nearest_choice(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(
+        json.dumps(
+            {
+                "lerning_rate": 1e-4,
+                "lora_rank": "sixteen",
+                "model_flavour": "HD",
+                "flux_lora_target": "all+ff",
+                "resolution": 1000,
+                "flux_fast_schedule": True,
+                "network_rank": 8,
+                "lora_alpha": 4,
+                "train_batch_size": 0,
+            }
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    messages = {p.key: p.message for p in info.value.problems}
+    assert messages["lerning_rate"] == "unknown setting. Did you mean 'learning_rate'?"
+    assert "whole number" in messages["lora_rank"]
+    assert "Did you mean 'hd'?" in messages["model_flavour"]
+    assert "Did you mean 'all+ffs'?" in messages["flux_lora_target"]
+    assert "use 1024" in messages["resolution"]
+    assert "must stay off" in messages["flux_fast_schedule"]
+    assert "given twice" in messages["network_rank"]
+    assert "below the minimum" in messages["train_batch_size"]
+    assert len(info.value.problems) == 8
+
+
+def test_not_json_is_a_clear_error(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text('{"lora_rank": 16,, }')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "not valid JSON" in str(info.value) and "line 1" in str(info.value)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "missing.json")
+
+
+def test_a_newer_config_version_is_refused():
+    with pytest.raises(ConfigError, match="newer than this Chroma Studio"):
+        config_from_dict({"config_version": 99})
+
+
+def test_save_and_load_round_trip_is_atomic_and_exact(tmp_path):
+    config = config_from_dict(
+        {
+            "model_flavour": "hd",
+            "lora_rank": 32,
+            "validation_prompt": ["a", "b"],
+            "dataset_dirs": ["/d"],
+            "output_dir": "/out",
+        }
+    )
+    path = tmp_path / "saved.json"
+    path.write_text("old content")
+    save_config(config, path)
+    again, _ = load_config(path)
+    assert again == config
+    assert [p.name for p in tmp_path.iterdir()] == ["saved.json"]  # no temporary file left behind
+
+
+def test_every_field_has_ui_metadata_and_a_valid_default():
+    for key, info in FIELDS.items():
+        assert info.label and info.help, key
+        if info.choices:
+            assert info.default in info.choices, key
+    problems = [p for p in validate(TrainingConfig()) if p.severity == "error"]
+    assert problems == []
+
+
+def test_replace_accepts_aliases_and_rejects_unknown_keys():
+    config = TrainingConfig().replace(network_rank=8)
+    assert config.lora.lora_rank == 8
+    with pytest.raises(ConfigError):
+        TrainingConfig().replace(not_a_setting=1)

@@ -61,7 +61,8 @@ def test_train_resume_and_export_from_the_command_line(make_config, tmp_path, ca
     exported = Path(capsys.readouterr().out.strip())
     assert exported.name == "chroma_lora_kohya_step_2.safetensors"
     with safe_open(str(exported), "pt") as f:
-        assert any(k.startswith("lora_unet_double_blocks_0_img_attn_qkv") for k in f.keys())
+        names = f.keys()
+        assert any(k.startswith("lora_unet_double_blocks_0_img_attn_qkv") for k in names)
         assert f.metadata()["chroma_studio.steps"] == "2"
     assert main(["export", str(run_dir), "--step", "9"]) == 2
     assert "no checkpoint at step 9" in capsys.readouterr().err
@@ -117,7 +118,7 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(make_config, 
     assert saved and done - saved[-1] < 3 + 1  # at most the steps since the last checkpoint (plus the one in flight)
 
     resumed = _start(path, "--resume", "--max-train-steps", str(saved[-1] + 2))
-    out, err = resumed.communicate(timeout=120)
+    _, err = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, err
     assert f"Resumed from {run_dir / 'checkpoints' / f'step_{saved[-1]}'}" in err
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

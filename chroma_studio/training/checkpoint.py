@@ -150,7 +150,7 @@ def load_checkpoint(path: str | Path, identity: Identity) -> LoadedCheckpoint:
         state = json.loads(state_file.read_text())
         lora_state = load_file(str(path / "lora.safetensors"))
         training = torch.load(path / "training_state.pt", map_location="cpu", weights_only=False)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except Exception as exc:  # any unreadable part (truncated file, bad header, bad pickle) means damaged
         raise CheckpointError(f"Checkpoint {path} is damaged ({exc}). Resume from an earlier one.") from exc
     problems = identity.mismatches(state.get("identity", {}))
     if problems:

@@ -28,18 +28,21 @@ def _progress_class(sink: Sink, task: str, control: TrainingControl | None):
         def __init__(self, *args, **kwargs):
             kwargs["disable"] = True  # nothing on the terminal; the sink shows it
             super().__init__(*args, **kwargs)
-            self._bytes = kwargs.get("unit") == "B"
+            # the hub drives two byte bars (network transfer and bytes written); report the written one
+            self._bytes = kwargs.get("unit") == "B" and kwargs.get("desc") != "Downloading bytes"
+            self._done = int(kwargs.get("initial") or 0)
             self._last = 0.0
 
         def update(self, n=1):
+            # a disabled tqdm keeps no count (and the hub grows ``total`` as files start), so count here
             if control is not None and control.stop_requested:
                 raise DownloadCancelled("download cancelled")
-            result = super().update(n)
+            self._done += int(n or 0)
+            total = int(self.total or 0)
             now = time.monotonic()
-            if self._bytes and (now - self._last > 0.25 or (self.total and self.n >= self.total)):
+            if self._bytes and (now - self._last > 0.25 or (total and self._done >= total)):
                 self._last = now
-                sink(Progress(task=task, done=int(self.n), total=int(self.total or 0), unit="B"))
-            return result
+                sink(Progress(task=task, done=self._done, total=total, unit="B"))
 
     return EventTqdm
 

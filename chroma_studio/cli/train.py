@@ -19,6 +19,7 @@ def add_parser(subparsers) -> None:
     resume.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in output_dir")
     resume.add_argument("--resume-from", metavar="PATH", help="continue from this checkpoint folder")
     parser.add_argument("--dry-run", action="store_true", help="check the config and print the plan; load nothing")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     parser.add_argument("--output-dir", help="override output_dir")
     parser.add_argument("--max-train-steps", type=int, help="override max_train_steps")
     parser.set_defaults(run=run)
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.dry_run:
-        return _dry_run(config)
+        return _dry_run(config, as_json=args.json)
 
     from chroma_studio.training.control import TrainingControl
     from chroma_studio.training.trainer import run_training
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dry_run(config) -> int:
+def _dry_run(config, as_json: bool) -> int:
     from chroma_studio.training.data import DatasetError
     from chroma_studio.training.models import ModelSourceError
     from chroma_studio.training.plan import describe_plan
@@ -91,8 +92,28 @@ def _dry_run(config) -> int:
     except (ModelSourceError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(plan, indent=2))
+    print(json.dumps(plan, indent=2) if as_json else format_plan(plan))
     return 0
+
+
+def format_plan(plan: dict) -> str:
+    lora, data = plan["lora"], plan["dataset"]
+    size = f", {lora['layers']} layers, {lora['parameters'] / 1e6:.1f}M parameters" if "layers" in lora else ""
+    images = data.get("error") or f"{data['images']} images in {data['buckets']} aspect buckets"
+    lines = [
+        f"Model:       {plan['model']}",
+        *(f"  {name:<12} {where}" for name, where in plan["components"].items()),
+        f"Device:      {plan['device']} ({plan['mixed_precision']}, base weights {plan['base_model_precision']}, "
+        f"gradient checkpointing {'on' if plan['gradient_checkpointing'] else 'off'})",
+        f"LoRA:        rank {lora['rank']}, alpha {lora['alpha']:g}, targets {lora['targets']}{size}",
+        f"Data:        {images}",
+        f"Training:    {plan['steps']} steps at {plan['resolution']} px, batch {plan['batch_size']} x "
+        f"{plan['gradient_accumulation_steps']}, learning rate {plan['learning_rate']:g} ({plan['lr_scheduler']})",
+        f"Output:      {plan['output_dir']}",
+        *(f"Warning:     {warning}" for warning in plan["warnings"]),
+        "Nothing was loaded or downloaded (dry run).",
+    ]
+    return "\n".join(lines)
 
 
 class ProgressPrinter:

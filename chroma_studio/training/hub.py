@@ -7,6 +7,7 @@ only what is already in the local cache is used.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 
@@ -62,4 +63,6 @@ def download(
         repo_id,
         allow_patterns=list(patterns),
         tqdm_class=_progress_class(sink, task, control),
+        # read now, not when huggingface_hub was imported, so a mirror set in the app's settings applies
+        endpoint=os.environ.get("HF_ENDPOINT") or None,
     )

@@ -55,9 +55,15 @@ def describe_plan(config: TrainingConfig) -> dict[str, Any]:
         "lr_scheduler": config.optim.lr_scheduler,
         "output_dir": str(Path(config.run.output_dir)),
     }
+    plan["warnings"] = []
     if not source.is_demo:
         layers, params = count_lora(config.lora.flux_lora_target, config.lora.lora_rank)
         plan["lora"].update({"layers": layers, "parameters": params})
+        if plan["device"] == "cpu":
+            plan["warnings"].append(
+                "No GPU found: the real 8.9B model would take days per epoch on the CPU. Use a CUDA, ROCm or "
+                "Apple-silicon machine, or model_flavour demo to try the app."
+            )
     try:
         examples, warnings = load_examples(config)
     except DatasetError as exc:

@@ -29,12 +29,15 @@ SEED_CONFIG = {
 def test_the_quickstart_config_passes_a_dry_run(tmp_path, capsys):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(SEED_CONFIG))
-    assert main(["train", str(path), "--dry-run"]) == 0
+    assert main(["train", str(path), "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["model"] == "lodestones/Chroma1-Base"
     assert plan["components"]["transformer"] == "hub:lodestones/Chroma1-Base/transformer"
     assert plan["lora"] == {"rank": 16, "alpha": 16.0, "targets": "all", "layers": 266, "parameters": 26148864}
     assert plan["mixed_precision"] == "bf16" and plan["steps"] == 1000
+    assert main(["train", str(path), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "Model:       lodestones/Chroma1-Base" in text and "rank 16, alpha 16, targets all, 266 layers" in text
 
 
 def test_a_bad_config_names_every_problem(tmp_path, capsys):

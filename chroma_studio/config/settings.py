@@ -1,9 +1,7 @@
-"""The training configuration's settings: one set of nested dataclasses, read from and written to flat JSON.
+"""Every training setting, declared once: nested dataclasses whose field metadata carries what the
+GUI form and the CLI need (label, help text, choices, range, aliases, and whether it is basic).
 
-Every setting is declared once, as a dataclass field whose metadata carries what the GUI form and
-the CLI need (label, help text, choices, range, aliases). On disk the keys are flat and follow
-SimpleTuner's names, so a SimpleTuner user's ``config.json`` (including the ``--key`` spelling)
-loads as it is; settings SimpleTuner has and this trainer does not use are reported, not fatal.
+Field names are the flat keys on disk and follow SimpleTuner's names.
 """
 
 from __future__ import annotations

@@ -104,8 +104,14 @@ class _Run:
         if config.model.base_model_precision == "nf4-bnb":
             quantization = nf4_quantization_config(self.dtype)
         resume = self.find_resume()
-        self.out.mkdir(parents=True, exist_ok=True)
-        save_config(config, self.out / "config.json")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+            save_config(config, self.out / "config.json")
+        except OSError as exc:
+            raise TrainingError(
+                f"Cannot write to the output folder {self.out}: {exc.strerror or exc}.",
+                "Choose an output folder you can write to (output_dir).",
+            ) from exc
 
         source = resolve_source(config)
         self.source_label = source.label

@@ -39,17 +39,21 @@ def bare_loop(model_dir: Path, data: Path, steps: int) -> list[float]:
     transformer, vae = pipe.transformer, pipe.vae
     torch.manual_seed(0)
     transformer.add_adapter(
-        LoraConfig(r=16, lora_alpha=16, init_lora_weights="gaussian",
-                   target_modules=["to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj",
-                                   "to_add_out"])
+        LoraConfig(
+            r=16,
+            lora_alpha=16,
+            init_lora_weights="gaussian",
+            target_modules=["to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out"],
+        )
     )
     params = [p for p in transformer.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
     examples = []
     for image_path in sorted(data.glob("*.jpg")):
         caption = image_path.with_suffix(".txt").read_text().strip()
-        tokens = pipe.tokenizer([caption], padding="max_length", max_length=MAX_LENGTH, truncation=True,
-                                return_tensors="pt")
+        tokens = pipe.tokenizer(
+            [caption], padding="max_length", max_length=MAX_LENGTH, truncation=True, return_tensors="pt"
+        )
         with torch.no_grad():
             embeds = pipe.text_encoder(tokens.input_ids, attention_mask=tokens.attention_mask)[0]
             image = Image.open(image_path).convert("RGB").resize((RESOLUTION, RESOLUTION))
@@ -73,8 +77,15 @@ def bare_loop(model_dir: Path, data: Path, steps: int) -> list[float]:
         noisy = (1 - sigma.view(-1, 1, 1, 1)) * latent + sigma.view(-1, 1, 1, 1) * noise
         packed = pipe._pack_latents(noisy, 1, 16, h, w)
         full_mask = torch.cat([mask, torch.ones(1, packed.shape[1], dtype=torch.bool)], dim=1)
-        prediction = transformer(hidden_states=packed, encoder_hidden_states=embeds, timestep=sigma,
-                                 img_ids=img_ids, txt_ids=txt_ids, attention_mask=full_mask, return_dict=False)[0]
+        prediction = transformer(
+            hidden_states=packed,
+            encoder_hidden_states=embeds,
+            timestep=sigma,
+            img_ids=img_ids,
+            txt_ids=txt_ids,
+            attention_mask=full_mask,
+            return_dict=False,
+        )[0]
         target = pipe._pack_latents(noise - latent, 1, 16, h, w)
         loss = torch.nn.functional.mse_loss(prediction, target)
         loss.backward()
@@ -91,12 +102,24 @@ def our_run(model_dir: Path, data: Path, out: Path, cache: Path, steps: int, pad
     from chroma_studio.training import events as ev
     from chroma_studio.training import text, trainer
 
-    config = config_from_dict({
-        "model_flavour": "base", "pretrained_model_name_or_path": str(model_dir), "dataset_dirs": [str(data)],
-        "output_dir": str(out), "cache_dir": str(cache), "resolution": RESOLUTION, "mixed_precision": "no",
-        "gradient_checkpointing": False, "lora_rank": 16, "max_train_steps": steps, "checkpointing_steps": 0,
-        "validation_steps": 0, "validation_prompt": [], "seed": 0,
-    })
+    config = config_from_dict(
+        {
+            "model_flavour": "base",
+            "pretrained_model_name_or_path": str(model_dir),
+            "dataset_dirs": [str(data)],
+            "output_dir": str(out),
+            "cache_dir": str(cache),
+            "resolution": RESOLUTION,
+            "mixed_precision": "no",
+            "gradient_checkpointing": False,
+            "lora_rank": 16,
+            "max_train_steps": steps,
+            "checkpointing_steps": 0,
+            "validation_steps": 0,
+            "validation_prompt": [],
+            "seed": 0,
+        }
+    )
     original = trainer.collate_text
     if pad_to:
         trainer.collate_text = functools.partial(text.collate_text, pad_to=pad_to)
@@ -143,17 +166,27 @@ def main() -> None:
     med = statistics.median
     epoch1 = marks["step10"] - marks["start"]
     epoch2 = marks["step20"] - marks["step10"]
-    print(json.dumps({
-        "model": "mid-size Chroma: width 768, 4 double + 8 single blocks, 256 px, batch 1, fp32, CPU",
-        "median_step_seconds": {"bare_512": round(med(bare), 4), "ours_512": round(med(ours_512[warm:]), 4),
-                                "ours_trimmed": round(med(ours[warm:]), 4)},
-        "ratio_ours_512_over_bare": round(med(ours_512[warm:]) / med(bare), 3),
-        "ratio_ours_trimmed_over_bare": round(med(ours[warm:]) / med(bare), 3),
-        "epoch_seconds": {"epoch1_including_caching": round(epoch1, 2), "epoch2": round(epoch2, 2)},
-        "ratio_epoch2_over_epoch1": round(epoch2 / epoch1, 3),
-        "startup_seconds_to_first_step": {"fresh_cache": round(marks["training"] - marks["start"], 2),
-                                          "warm_cache": round(again["training"] - again["start"], 2)},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "model": "mid-size Chroma: width 768, 4 double + 8 single blocks, 256 px, batch 1, fp32, CPU",
+                "median_step_seconds": {
+                    "bare_512": round(med(bare), 4),
+                    "ours_512": round(med(ours_512[warm:]), 4),
+                    "ours_trimmed": round(med(ours[warm:]), 4),
+                },
+                "ratio_ours_512_over_bare": round(med(ours_512[warm:]) / med(bare), 3),
+                "ratio_ours_trimmed_over_bare": round(med(ours[warm:]) / med(bare), 3),
+                "epoch_seconds": {"epoch1_including_caching": round(epoch1, 2), "epoch2": round(epoch2, 2)},
+                "ratio_epoch2_over_epoch1": round(epoch2 / epoch1, 3),
+                "startup_seconds_to_first_step": {
+                    "fresh_cache": round(marks["training"] - marks["start"], 2),
+                    "warm_cache": round(again["training"] - again["start"], 2),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

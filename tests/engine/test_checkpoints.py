@@ -54,7 +54,9 @@ def test_an_unwritable_output_folder_is_named(make_config, events, tmp_path):
     blocker.write_text("x")
     result = run_training(make_config(output_dir=str(blocker / "run")), events)
     assert result.status == "failed"
-    assert str(blocker) in events.of(ev.Failed)[-1].message + events.of(ev.Failed)[-1].traceback
+    failed = events.of(ev.Failed)[-1]
+    assert failed.message.startswith(f"Cannot write to the output folder {blocker / 'run'}")
+    assert "output folder you can write to" in failed.hint
 
 
 def test_checkpoints_are_pruned_to_the_limit(make_config):

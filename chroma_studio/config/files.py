@@ -69,7 +69,7 @@ def load_config(path: str | os.PathLike) -> tuple[TrainingConfig, list[Problem]]
 def _resolve_paths(config: TrainingConfig, base: Path) -> TrainingConfig:
     def resolve(p: str) -> str:
         expanded = Path(os.path.expanduser(p))
-        return str(expanded if expanded.is_absolute() else base / expanded)
+        return os.path.normpath(expanded if expanded.is_absolute() else base / expanded)
 
     config.data.dataset_dirs = [resolve(d) for d in config.data.dataset_dirs]
     config.run.output_dir = resolve(config.run.output_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +46,13 @@ def render_samples(
     output_dir: str | Path,
     device: torch.device,
     dtype: torch.dtype,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> list[SampleReady]:
-    """Render every prompt at the fixed seed; write PNGs and the index; return the events."""
+    """Render every prompt at the fixed seed; write PNGs and the index; return the events.
+
+    ``should_stop`` is polled after every denoising step: a stop request abandons the pass (an
+    unfinished image is not written), so stopping never waits for a whole sample pass.
+    """
     from diffusers import ChromaPipeline
 
     out = Path(output_dir) / SAMPLES
@@ -60,7 +66,9 @@ def render_samples(
         transformer.eval()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.no_grad():
             for index, embeds in enumerate(prompt_embeds):
-                image = _render_one(pipe, embeds, negative_embeds, settings, device, dtype)
+                image = _render_one(pipe, embeds, negative_embeds, settings, device, dtype, should_stop)
+                if image is None:
+                    break
                 path = out / f"step_{step:06d}_p{index}.png"
                 buffer = io.BytesIO()
                 image.save(buffer, format="PNG")
@@ -81,7 +89,7 @@ def render_samples(
     return events
 
 
-def _render_one(pipe, embeds, negative_embeds, settings: SampleSettings, device, dtype):
+def _render_one(pipe, embeds, negative_embeds, settings: SampleSettings, device, dtype, should_stop):
     cfg = settings.guidance > 1.0
     rows = [embeds, negative_embeds] if cfg else [embeds]
     batch, mask = collate_text([r.to(device) for r in rows])
@@ -89,6 +97,12 @@ def _render_one(pipe, embeds, negative_embeds, settings: SampleSettings, device,
     kwargs = {}
     if cfg:
         kwargs = {"negative_prompt_embeds": batch[1:2], "negative_prompt_attention_mask": mask[1:2]}
+
+    def check_stop(pipeline, step, timestep, callback_kwargs):
+        if should_stop():
+            pipeline._interrupt = True  # the pipeline skips its remaining steps
+        return callback_kwargs
+
     result = pipe(
         prompt_embeds=batch[:1],
         prompt_attention_mask=mask[:1],
@@ -98,9 +112,10 @@ def _render_one(pipe, embeds, negative_embeds, settings: SampleSettings, device,
         width=settings.resolution,
         generator=torch.Generator("cpu").manual_seed(settings.seed),
         output_type="pil",
+        callback_on_step_end=check_stop,
         **kwargs,
     )
-    return result.images[0]
+    return None if pipe.interrupt else result.images[0]
 
 
 def _append_index(folder: Path, step: int, index: int, path: Path, settings: SampleSettings) -> None:

@@ -85,6 +85,7 @@ class _Run:
         self.out = Path(config.run.output_dir)
         self.step = 0
         self.saved_step: int | None = None
+        self.peak_rss = 0
         self.vae = None
         self.sample_embeds: list[torch.Tensor] = []
         self.negative_embeds: torch.Tensor | None = None
@@ -237,10 +238,10 @@ class _Run:
             while self.step < total and not self.wait_if_paused():
                 requests = self.control.take_requests()
                 began = time.perf_counter()
+                lr = self.lr_schedule.get_last_lr()[0]  # the rate this step trains with
                 loss, sigmas, epoch = self.optimizer_step(order)
                 self.step += 1
                 seconds = time.perf_counter() - began
-                lr = self.lr_schedule.get_last_lr()[0]
                 metrics.write(
                     json.dumps(
                         {
@@ -360,6 +361,12 @@ class _Run:
             self.sink(MemoryReport("cuda", torch.cuda.memory_allocated(), torch.cuda.max_memory_allocated()))
         elif device.type == "mps":
             self.sink(MemoryReport("mps", torch.mps.current_allocated_memory(), torch.mps.driver_allocated_memory()))
+        else:  # the CPU: this process's resident memory
+            import psutil
+
+            rss = psutil.Process().memory_info().rss
+            self.peak_rss = max(self.peak_rss, rss)
+            self.sink(MemoryReport(device.type, rss, self.peak_rss))
 
     def save_checkpoint(self) -> None:
         self.phase("saving", f"Checkpoint at step {self.step}")
@@ -416,6 +423,7 @@ class _Run:
             output_dir=self.out,
             device=self.device,
             dtype=self.dtype,
+            should_stop=lambda: self.control.stop_requested,
         ):
             self.sink(event)
         self.phase("training", f"Step {self.step}")

@@ -201,3 +201,23 @@ def test_bf16_with_checkpointing_and_caption_dropout_runs_on_cpu(make_config, ev
     result = run_training(config, events)
     assert result.status == "finished", result.failure
     assert all(torch.isfinite(torch.tensor(e.loss)) for e in events.of(ev.StepLogged))
+
+
+def test_a_stop_during_a_sample_pass_abandons_it(make_config, events):
+    control = TrainingControl()
+
+    def sink(event):
+        events(event)
+        if isinstance(event, ev.PhaseChanged) and event.phase == "sampling" and "step 2" in event.detail:
+            control.stop()
+
+    config = make_config(max_train_steps=10, validation_steps=2, validation_num_inference_steps=50)
+    result = run_training(config, sink, control)
+    assert result.status == "stopped" and result.step == 2
+    assert [s.step for s in events.of(ev.SampleReady)] == [0]  # the interrupted image is not written
+    assert not (Path(config.run.output_dir) / "samples" / "step_000002_p0.png").exists()
+
+
+def test_logged_learning_rate_is_the_one_the_step_used(make_config, events):
+    run_training(make_config(max_train_steps=3, lr_warmup_steps=2, learning_rate=3e-3), events)
+    assert [round(e.lr, 6) for e in events.of(ev.StepLogged)] == [0.001, 0.002, 0.003]

@@ -2,13 +2,19 @@
 
 Every apply first checks that each caption still reads as it did when the change was made (a
 file edited elsewhere in the meantime stops the whole apply, before anything is written), then
-writes atomically. If a write fails part-way, the captions already written are put back.
+writes atomically. A change set is all or nothing: if a write fails part-way, or the caller stops
+it (``should_stop``), the captions already written are put back and nothing is recorded. Long
+change sets report ``progress(done, total)`` after each file.
+
+Typing saves a caption at every pause; ``CaptionHistory.apply(..., merge_key=...)`` folds such
+saves into one undo step while they keep coming, so one undo takes back a burst of typing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +28,21 @@ from chroma_studio.dataset.captions import (
 )
 
 log = logging.getLogger(__name__)
+
+MERGE_WINDOW_S = 5.0  # saves with the same merge key this close together make one undo step
+
+Progress = Callable[[int, int], object]  # (captions written, captions in all)
+ShouldStop = Callable[[], bool]
+_Write = tuple[Path, str | None, str | None]  # path, text to write, text to put back (None: no file)
+
+
+class EditCancelled(Exception):
+    """A change set was stopped part-way; every caption it had written was put back as it was."""
+
+    def __init__(self, description: str, paths: Sequence[Path] = ()) -> None:
+        super().__init__(f"{description} was cancelled; no caption was changed.")
+        self.description = description
+        self.paths = list(paths)  # the captions it wrote and then put back
 
 
 @dataclass(frozen=True)
@@ -37,36 +58,51 @@ class CaptionEdit:
         return [change.path for change in self.changes]
 
 
-def apply_changes(changes: Iterable[CaptionChange], description: str = "Edit captions") -> CaptionEdit:
-    """Write each change's ``after``; returns the undo record. Raises CaptionError, writing nothing,
-    if any caption no longer reads as its ``before`` (both compared as ``read_caption`` returns them)."""
+def apply_changes(
+    changes: Iterable[CaptionChange],
+    description: str = "Edit captions",
+    *,
+    progress: Progress | None = None,
+    should_stop: ShouldStop | None = None,
+) -> CaptionEdit:
+    """Write each change's ``after``; returns the undo record.
+
+    Raises CaptionError, writing nothing, if any caption no longer reads as its ``before`` (both
+    compared as ``read_caption`` returns them), and CaptionError or EditCancelled, with every
+    caption put back, when a write fails or ``should_stop()`` turns true part-way.
+    """
     changes = tuple(
         CaptionChange(Path(c.path), normalise_caption(c.before), normalise_caption(c.after)) for c in changes
     )
-    _check_current(changes, expected="before")
+    _check_current(changes, "before", description, should_stop)
     created = frozenset(change.path for change in changes if not change.path.exists())
-    done: list[CaptionChange] = []
-    try:
-        for change in changes:
-            write_caption(change.path, change.after)
-            done.append(change)
-    except CaptionError:
-        _put_back(done, created)
-        raise
+    writes = [(c.path, c.after, None if c.path in created else c.before) for c in changes]
+    _write_all(writes, description, progress, should_stop)
     log.info("%s: %d captions changed", description, len(changes))
     return CaptionEdit(description, changes, created)
 
 
-def revert_edit(edit: CaptionEdit) -> None:
-    """Put back every caption of ``edit`` as it was (deleting the ones it created). Raises
-    CaptionError, changing nothing, if any caption was edited again since."""
-    _check_current(edit.changes, expected="after")
-    _put_back(edit.changes, edit.created, strict=True)
+def revert_edit(edit: CaptionEdit, *, progress: Progress | None = None, should_stop: ShouldStop | None = None) -> None:
+    """Put back every caption of ``edit`` as it was (deleting the ones it created).
+
+    Raises CaptionError, changing nothing, if any caption was edited again since; a failed write
+    or a stop part-way (EditCancelled) leaves every caption as ``edit`` had made it.
+    """
+    _check_current(edit.changes, "after", edit.description, should_stop)
+    writes = [(c.path, None if c.path in edit.created else c.before, c.after) for c in reversed(edit.changes)]
+    _write_all(writes, edit.description, progress, should_stop)
     log.info("undid %s: %d captions", edit.description, len(edit.changes))
 
 
-def _check_current(changes: tuple[CaptionChange, ...], expected: str) -> None:
-    stale = [c for c in changes if read_caption(c.path) != getattr(c, expected)]
+def _check_current(
+    changes: tuple[CaptionChange, ...], expected: str, description: str, should_stop: ShouldStop | None
+) -> None:
+    stale = []
+    for change in changes:
+        if should_stop is not None and should_stop():
+            raise EditCancelled(description)
+        if read_caption(change.path) != getattr(change, expected):
+            stale.append(change)
     if stale:
         others = f" (and {len(stale) - 1} more)" if len(stale) > 1 else ""
         raise CaptionError(
@@ -76,55 +112,134 @@ def _check_current(changes: tuple[CaptionChange, ...], expected: str) -> None:
         )
 
 
-def _put_back(changes: Iterable[CaptionChange], created: frozenset[Path], strict: bool = False) -> None:
-    for change in reversed(list(changes)):
-        try:
-            if change.path in created:
-                delete_caption(change.path)
-            else:
-                write_caption(change.path, change.before)
-        except CaptionError:
-            if strict:
-                raise
-            log.exception("could not restore %s after a failed write", change.path)
+def _write_all(
+    writes: Sequence[_Write], description: str, progress: Progress | None, should_stop: ShouldStop | None
+) -> None:
+    """Make every write, or none: on a failure or a stop, the ones made are put back, newest first."""
+    done: list[_Write] = []
+    try:
+        for write in writes:
+            if should_stop is not None and should_stop():
+                raise EditCancelled(description, [path for path, _, _ in done])
+            _set_caption(write[0], write[1])
+            done.append(write)
+            if progress is not None:
+                progress(len(done), len(writes))
+    except BaseException:
+        for path, _, previous in reversed(done):
+            try:
+                _set_caption(path, previous)
+            except CaptionError:
+                log.exception("could not put back %s after a failed or stopped edit", path)
+        raise
+
+
+def _set_caption(path: Path, text: str | None) -> None:
+    if text is None:
+        delete_caption(path)
+    else:
+        write_caption(path, text)
+
+
+def _merged(first: CaptionEdit, second: CaptionEdit) -> CaptionEdit:
+    """One undo step for ``first`` followed by ``second``: each caption from its first ``before`` to
+    its last ``after``; captions that end as they began are left out."""
+    before = {change.path: change.before for change in first.changes}
+    after = {change.path: change.after for change in first.changes}
+    for change in second.changes:
+        before.setdefault(change.path, change.before)
+        after[change.path] = change.after
+    created = first.created | (second.created - set(first.paths))
+    changes = tuple(
+        CaptionChange(path, before[path], after[path])
+        for path in before
+        if before[path] != after[path] or path in created
+    )
+    return CaptionEdit(first.description, changes, created & {change.path for change in changes})
 
 
 class CaptionHistory:
-    """Undo and redo over the caption edits of a session, newest last."""
+    """Undo and redo over the caption edits of a session, newest last.
 
-    def __init__(self, limit: int = 200) -> None:
+    Each action takes ``progress`` and ``should_stop`` (see ``apply_changes``); one that fails or
+    is stopped leaves the captions and the history as they were.
+    """
+
+    def __init__(
+        self, limit: int = 200, merge_window_s: float = MERGE_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
+        self.merge_window_s = merge_window_s
+        self._clock = clock
         self._undo: list[CaptionEdit] = []
         self._redo: list[CaptionEdit] = []
+        self._merge_key: Hashable | None = None  # the key of the newest undo step while it may still grow
+        self._merge_time = 0.0  # when that step last grew
 
-    def apply(self, changes: CaptionPreview | Iterable[CaptionChange], description: str | None = None) -> CaptionEdit:
-        """Apply a preview (or plain changes) and remember it for undo. Clears the redo list."""
+    def apply(
+        self,
+        changes: CaptionPreview | Iterable[CaptionChange],
+        description: str | None = None,
+        *,
+        merge_key: Hashable | None = None,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> CaptionEdit:
+        """Apply a preview (or plain changes) and remember it for undo; returns what was applied now.
+        Clears the redo list.
+
+        With a ``merge_key``, an edit that follows the newest undo step within ``merge_window_s``
+        of its last growth, with the same key and nothing undone or applied in between, joins that
+        step instead of making a new one (typing saved at every pause undoes as one burst).
+        """
         if isinstance(changes, CaptionPreview):
             description = description or changes.description
             changes = changes.changes
-        edit = apply_changes(changes, description or "Edit captions")
-        if edit.changes:
+        edit = apply_changes(changes, description or "Edit captions", progress=progress, should_stop=should_stop)
+        if not edit.changes:
+            return edit
+        now = self._clock()
+        if self._merges(merge_key, now):
+            merged = _merged(self._undo[-1], edit)
+            if merged.changes:
+                self._undo[-1] = merged
+            else:  # the burst ended where it began: nothing is left to undo
+                self._undo.pop()
+                merge_key = None
+        else:
             self._undo.append(edit)
             del self._undo[: -self.limit]
-            self._redo.clear()
+        self._redo.clear()
+        self._merge_key, self._merge_time = merge_key, now
         return edit
 
-    def undo(self) -> CaptionEdit | None:
+    def _merges(self, merge_key: Hashable | None, now: float) -> bool:
+        return (
+            merge_key is not None
+            and merge_key == self._merge_key
+            and bool(self._undo)
+            and now - self._merge_time <= self.merge_window_s
+        )
+
+    def undo(self, *, progress: Progress | None = None, should_stop: ShouldStop | None = None) -> CaptionEdit | None:
         """Revert the newest edit; None when there is nothing to undo."""
         if not self._undo:
             return None
         edit = self._undo[-1]
-        revert_edit(edit)  # on CaptionError the history is unchanged
+        revert_edit(edit, progress=progress, should_stop=should_stop)  # on an error the history is unchanged
         self._redo.append(self._undo.pop())
+        self._merge_key = None
         return edit
 
-    def redo(self) -> CaptionEdit | None:
+    def redo(self, *, progress: Progress | None = None, should_stop: ShouldStop | None = None) -> CaptionEdit | None:
         """Apply the newest undone edit again; None when there is nothing to redo."""
         if not self._redo:
             return None
-        edit = apply_changes(self._redo[-1].changes, self._redo[-1].description)
+        undone = self._redo[-1]
+        edit = apply_changes(undone.changes, undone.description, progress=progress, should_stop=should_stop)
         self._redo.pop()
         self._undo.append(edit)
+        self._merge_key = None
         return edit
 
     @property
@@ -146,3 +261,4 @@ class CaptionHistory:
     def clear(self) -> None:
         self._undo.clear()
         self._redo.clear()
+        self._merge_key = None

@@ -4,13 +4,9 @@ The check only reads. Beyond the scan (headers), it decodes each image once, one
 at a reduced scale where the format allows, to find damaged files and to compute the
 perceptual hash, and it hashes every file's bytes to find exact copies.
 
-Size rules, per image, against the bucket it would train in (see ``buckets``):
-- below the training resolution (warning): the bucket is larger than the image in some side,
-  so training enlarges it;
-- too small to use (error): training would enlarge it more than ``TOO_SMALL_UPSCALE`` times
-  (at 1024 px, a square image under 256 px);
-- huge (warning): more than ``HUGE_PIXELS`` pixels, decoded in full on every load;
-- decompression bombs (declared size above ``probe.BOMB_PIXELS``) are never decoded at all.
+Size rules, per image, are those of ``sizes`` (shared with the Dataset page): too small to use
+(error), below the training resolution (warning), huge (warning); decompression bombs (declared
+size above ``probe.BOMB_PIXELS``) are never decoded at all.
 """
 
 from __future__ import annotations
@@ -23,19 +19,17 @@ from pathlib import Path
 
 from PIL import Image
 
-from chroma_studio.dataset.buckets import bucket_for, bucket_histogram, upscale_factor
+from chroma_studio.dataset.buckets import bucket_histogram
 from chroma_studio.dataset.caption_checks import check_captions
 from chroma_studio.dataset.findings import CheckReport, Finding, name_list, sort_findings
 from chroma_studio.dataset.fingerprints import dhash, file_sha256, near_duplicate_groups
 from chroma_studio.dataset.images import load_check_thumbnail, verify_image
 from chroma_studio.dataset.scan import ImageRecord, ScanProblem, ScanResult, scan_folders
+from chroma_studio.dataset.sizes import BELOW_RESOLUTION, HUGE_PIXELS, TOO_SMALL, TOO_SMALL_UPSCALE, is_huge, size_fit
 
-__all__ = ["CheckReport", "Finding", "check_dataset"]
+__all__ = ["HUGE_PIXELS", "TOO_SMALL_UPSCALE", "CheckReport", "Finding", "check_dataset"]
 
 log = logging.getLogger(__name__)
-
-TOO_SMALL_UPSCALE = 4.0
-HUGE_PIXELS = 64_000_000
 
 Progress = Callable[[int, int], object]  # (images done, images in all)
 
@@ -55,15 +49,17 @@ def check_dataset(
     roots = [Path(folder).expanduser().absolute() for folder in folders]
     trigger_word = (trigger_word or "").strip() or None
     report = CheckReport(roots, resolution, trigger_word)
-    scan = scan_folders(roots)
+    scan = scan_folders(roots, should_stop=should_stop)
     report.images = scan.images
+    report.cancelled = scan.cancelled
     findings = [_from_scan_problem(problem) for problem in scan.problems]
-    findings += _folders_without_images(roots, scan)
+    if not scan.cancelled:  # folders the stopped scan never reached are not known to be empty
+        findings += _folders_without_images(roots, scan)
     findings += _repeat_notes(scan.images)
     digests: dict[int, str] = {}
     hashes: dict[int, bytes] = {}
     for index, record in enumerate(scan.images):
-        if should_stop is not None and should_stop():
+        if report.cancelled or (should_stop is not None and should_stop()):
             report.cancelled = True
             break
         findings += _size_findings(record, resolution)
@@ -122,30 +118,29 @@ def _repeat_notes(records: Sequence[ImageRecord]) -> list[Finding]:
 def _size_findings(record: ImageRecord, resolution: int) -> list[Finding]:
     findings = []
     size = f"{record.width}x{record.height}"
-    bucket = bucket_for(record.width, record.height, resolution)
-    factor = upscale_factor(record.width, record.height, bucket)
-    target = f"its {bucket[0]}x{bucket[1]} training shape at {resolution} px"
-    if factor > TOO_SMALL_UPSCALE:
+    fit = size_fit(record.width, record.height, resolution)
+    target = f"its {fit.bucket[0]}x{fit.bucket[1]} training shape at {resolution} px"
+    if fit.problem == TOO_SMALL:
         findings.append(
             Finding(
                 record.path,
-                "too-small",
+                TOO_SMALL,
                 f"is {size}, far too small for {target}: it would be enlarged "
-                f"{factor:.1f}x and teach only blur. Use a larger original or remove it.",
+                f"{fit.upscale:.1f}x and teach only blur. Use a larger original or remove it.",
                 "error",
             )
         )
-    elif factor > 1:
+    elif fit.problem == BELOW_RESOLUTION:
         findings.append(
             Finding(
                 record.path,
-                "below-resolution",
+                BELOW_RESOLUTION,
                 f"is {size}, smaller than {target}; it will be enlarged "
-                f"{factor:.2f}x and look soft. Use a larger original, or train at a lower resolution.",
+                f"{fit.upscale:.2f}x and look soft. Use a larger original, or train at a lower resolution.",
                 "warning",
             )
         )
-    if record.pixels > HUGE_PIXELS:
+    if is_huge(record.width, record.height):
         megabytes = record.pixels * 4 // 2**20
         findings.append(
             Finding(
@@ -174,7 +169,7 @@ def _read_image(index: int, record: ImageRecord, digests: dict[int, str], hashes
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # reported as "huge" instead
-            if record.pixels > HUGE_PIXELS and record.format != "JPEG":
+            if is_huge(record.width, record.height) and record.format != "JPEG":
                 verify_image(record.path)
             else:
                 hashes[index] = dhash(load_check_thumbnail(record.path))

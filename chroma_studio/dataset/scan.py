@@ -2,7 +2,9 @@
 
 Only headers are read (see ``probe``), so a scan of thousands of images takes seconds. Whatever
 cannot be used (a missing folder, a symlink loop, an unreadable or empty file, a decompression
-bomb) becomes a ``ScanProblem``; the scan itself does not raise on bad input.
+bomb) becomes a ``ScanProblem``; the scan itself does not raise on bad input. A long scan can
+report its progress and be stopped part-way (``progress`` and ``should_stop``); a stopped scan
+returns what it found so far, marked ``cancelled``.
 
 Conventions, shared with kohya and SimpleTuner:
 - the caption of ``photo.jpg`` is ``photo.txt`` beside it;
@@ -19,7 +21,8 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +46,9 @@ NON_PHOTO_FORMATS = frozenset({
 })
 # fmt: on
 MAX_PLAUSIBLE_REPEATS = 500
+PROGRESS_INTERVAL_S = 0.1  # progress is reported at most this often
+
+ScanProgress = Callable[[int, Path], object]  # (image files examined so far, the folder being read)
 _REPEATS = re.compile(r"^(\d+)_(.+)$")
 
 
@@ -76,6 +82,7 @@ class ScanProblem:
 class ScanResult:
     images: list[ImageRecord] = field(default_factory=list)
     problems: list[ScanProblem] = field(default_factory=list)
+    cancelled: bool = False  # stopped part-way: only the folders and files met before the stop are in
 
     @property
     def errors(self) -> list[ScanProblem]:
@@ -101,9 +108,21 @@ def caption_path_for(image: Path) -> Path:
     return image.with_name(image.stem + CAPTION_SUFFIX)
 
 
-def scan_folders(folders: Iterable[str | os.PathLike[str]], recursive: bool = True) -> ScanResult:
-    """Every usable image under ``folders`` (headers only), in a stable order, and every problem met."""
+def scan_folders(
+    folders: Iterable[str | os.PathLike[str]],
+    recursive: bool = True,
+    *,
+    progress: ScanProgress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ScanResult:
+    """Every usable image under ``folders`` (headers only), in a stable order, and every problem met.
+
+    ``progress(files_done, current_folder)`` is called at most every ``PROGRESS_INTERVAL_S`` (and
+    once at the end); ``should_stop()`` is asked between files, and when it turns true the scan
+    returns at once with what it found so far and ``cancelled`` set.
+    """
     result = ScanResult()
+    tracker = _Tracker(progress, should_stop)
     seen_dirs: set[tuple[int, int]] = set()
     try:  # marked as seen, the app's cache is never walked into
         cache = cache_dir().stat()
@@ -113,21 +132,65 @@ def scan_folders(folders: Iterable[str | os.PathLike[str]], recursive: bool = Tr
     for folder in folders:
         root = Path(folder).expanduser().absolute()
         before = len(result.images)
-        _Walker(root, recursive, seen_dirs, result).walk()
+        _Walker(root, recursive, seen_dirs, result, tracker).walk()
         result.images[before:] = sorted(result.images[before:], key=lambda r: r.path.relative_to(root).parts)
+        if tracker.stopped:
+            break
     result.problems.sort(key=lambda p: str(p.path))
-    log.info("scanned %d images with %d problems", len(result.images), len(result.problems))
+    result.cancelled = tracker.stopped
+    tracker.finish()
+    if result.cancelled:
+        log.info("scan stopped after %d images with %d problems", len(result.images), len(result.problems))
+    else:
+        log.info("scanned %d images with %d problems", len(result.images), len(result.problems))
     return result
+
+
+class _Tracker:
+    """Counts the image files examined, reports the count now and then, and asks whether to stop."""
+
+    def __init__(self, progress: ScanProgress | None, should_stop: Callable[[], bool] | None) -> None:
+        self.progress = progress
+        self.should_stop = should_stop
+        self.done = 0
+        self.stopped = False
+        self.folder: Path | None = None
+        self._reported = -1  # the count last reported
+        self._last = float("-inf")  # when it was reported (time.monotonic)
+
+    def stop_requested(self) -> bool:
+        if not self.stopped and self.should_stop is not None and self.should_stop():
+            self.stopped = True
+        return self.stopped
+
+    def file_done(self, folder: Path) -> None:
+        self.done += 1
+        self.folder = folder
+        if self.progress is not None and time.monotonic() - self._last >= PROGRESS_INTERVAL_S:
+            self._report(self.progress, folder)
+
+    def finish(self) -> None:
+        """Report the last count, if it was not reported yet."""
+        if self.progress is not None and self.folder is not None and self._reported != self.done:
+            self._report(self.progress, self.folder)
+
+    def _report(self, progress: ScanProgress, folder: Path) -> None:
+        self._last = time.monotonic()
+        self._reported = self.done
+        progress(self.done, folder)
 
 
 class _Walker:
     """Walks one dataset folder into a shared result; ``seen_dirs`` keeps each real folder to one visit."""
 
-    def __init__(self, root: Path, recursive: bool, seen_dirs: set[tuple[int, int]], result: ScanResult) -> None:
+    def __init__(
+        self, root: Path, recursive: bool, seen_dirs: set[tuple[int, int]], result: ScanResult, tracker: _Tracker
+    ) -> None:
         self.root = root
         self.recursive = recursive
         self.seen_dirs = seen_dirs
         self.result = result
+        self.tracker = tracker
         self.extensions = image_extensions()
 
     def problem(self, path: Path, code: str, message: str, severity: str = "error") -> None:
@@ -141,7 +204,7 @@ class _Walker:
             self.problem(self.root, "not-a-folder", "is not a folder; give the folder that holds the images.")
             return
         stack = [(self.root, (), self.repeats_for(self.root, 1))]
-        while stack:
+        while stack and not self.tracker.stop_requested():
             folder, ancestors, repeats = stack.pop()
             stack.extend(self.visit(folder, ancestors, repeats))
 
@@ -188,7 +251,10 @@ class _Walker:
                 if self.recursive and entry.name not in SKIPPED_FOLDER_NAMES:
                     subfolders.append((path, (*ancestors, key), self.repeats_for(path, repeats)))
             elif os.path.splitext(entry.name)[1].lower() in self.extensions:
+                if self.tracker.stop_requested():
+                    return []
                 self.add_image(path, repeats, names, lower_names)
+                self.tracker.file_done(folder)
         return subfolders[::-1]  # popped from a stack: reversed keeps alphabetical order
 
     def add_image(self, path: Path, repeats: int, names: set[str], lower_names: dict[str, str]) -> None:

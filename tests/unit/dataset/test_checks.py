@@ -274,3 +274,16 @@ def test_symlinked_image_is_an_exact_duplicate(tmp_path, make_image):
     [dup] = by_code(check_dataset([tmp_path / "data"], resolution=512))["exact-duplicate"]
 
     assert {dup.path.name, *(p.name for p in dup.related)} == {"img0.png", "link.png"}
+
+
+def test_a_check_stopped_during_its_scan_reports_no_empty_folders(tmp_path, make_image):
+    good_dataset(make_image, count=3)
+    progress: list[tuple[int, int]] = []
+
+    report = check_dataset(
+        [tmp_path / "data"], resolution=512, progress=lambda *args: progress.append(args), should_stop=lambda: True
+    )
+
+    assert report.cancelled and report.images == []
+    assert progress == [], "no image was checked"
+    assert "no-images" not in {f.code for f in report.findings}, "the folder was not read, not found empty"

@@ -1,0 +1,113 @@
+"""Reading ``chroma_studio.hardware`` and ``chroma_studio.presets`` into the window's ``MachineSummary``.
+
+This is the one GUI module that knows the hardware layer's records (``MachineInfo``,
+``DeviceInfo``, ``Recommendation``, ``Preset``); the pages only see ``DeviceInfo`` and
+``PresetOption`` from ``machine_info``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from chroma_studio.config import TrainingConfig
+from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption, format_gb
+
+logger = logging.getLogger(__name__)
+
+_KIND_NAMES = {"cuda": "NVIDIA", "rocm": "AMD", "mps": "Mac", "xpu": "Intel"}
+
+
+def summarize(output_dir: str | os.PathLike | None = None) -> MachineSummary:
+    """Detect the machine, recommend settings for its best device and say which presets fit it."""
+    from chroma_studio.hardware.detect import detect_machine
+    from chroma_studio.hardware.recommend import recommend
+
+    machine = detect_machine(output_dir)
+    best = machine.best_device
+    recommendation = recommend(machine)
+    devices = sorted(machine.devices, key=lambda d: (d is not best, d.kind == "cpu", d.index))
+    if recommendation.settings.get("model_flavour") == "demo":
+        title, description = "The demo model", "A tiny model that trains in about a minute here; to learn the app."
+    else:
+        title, description = "Recommended for this machine", "The best quality that fits, with a safety margin."
+    recommended = PresetOption(
+        key="recommended",
+        title=title,
+        description=description,
+        settings=dict(recommendation.settings),
+        fits=recommendation.fits or recommendation.settings.get("model_flavour") == "demo",
+    )
+    notes = []
+    if machine.disk_free_output is not None and machine.disk_free_output < 20 * 2**30:
+        notes.append(f"Only {format_gb(machine.disk_free_output)} free on the disk of the output folder.")
+    if machine.disk_free_cache is not None and machine.disk_free_cache < 40 * 2**30:
+        notes.append(
+            f"Only {format_gb(machine.disk_free_cache)} free where models are downloaded "
+            f"({machine.cache_dir}); Chroma with its text encoder takes about 30 GB."
+        )
+    return MachineSummary(
+        devices=tuple(_device_info(d) for d in devices),
+        ram_total=machine.ram_total,
+        ram_available=machine.ram_available,
+        recommended=recommended,
+        reasons=tuple(recommendation.reasons),
+        presets=tuple(_preset_options(best)),
+        notes=tuple(notes),
+        machine=machine,
+        device=best,
+    )
+
+
+def _device_info(device: Any) -> DeviceInfo:
+    details = []
+    if device.driver:
+        details.append(f"driver {device.driver}")
+    if device.cuda_driver_version:
+        details.append(f"CUDA {device.cuda_driver_version}")
+    if device.compute_capability:
+        details.append("compute {}.{}".format(*device.compute_capability))
+    if device.unified_memory:
+        details.append("unified memory (Metal working set)")
+    name = device.name if device.kind != "cpu" else f"CPU ({device.name})"
+    return DeviceInfo(name, device.kind, device.total_bytes, device.free_bytes, ", ".join(details))
+
+
+def _preset_options(device: Any) -> list[PresetOption]:
+    """Every shipped preset; those for this kind of device first, each saying whether it fits."""
+    from chroma_studio import presets
+
+    options = []
+    for preset in presets.load_presets():
+        fits = preset.tier.matches(device.kind, device.total_bytes)
+        kinds = " or ".join(_KIND_NAMES.get(k, k) for k in preset.tier.devices)
+        needs = (
+            f"a Mac with {preset.tier.memory_gb:g} GB"
+            if preset.tier.devices == ("mps",)
+            else (f"{preset.tier.memory_gb:g} GB {kinds} card")
+        )
+        note = f"Fits your {_KIND_NAMES.get(device.kind, device.kind)} device" if fits else f"Needs {needs}"
+        options.append(PresetOption(preset.key, preset.name, preset.description, dict(preset.settings), note, fits))
+    return sorted(options, key=lambda o: (not o.fits, o.key))
+
+
+def estimate_text(config: TrainingConfig, summary: MachineSummary) -> str:
+    """One sentence on the predicted peak memory of ``config`` on the summarised machine's device."""
+    device = summary.device
+    if device is None:
+        return ""
+    from chroma_studio.hardware.memory import estimate_memory
+
+    estimate = estimate_memory(config, device)
+    if estimate.unified_memory or device.kind == "cpu":
+        text = (
+            f"The current settings need about {format_gb(estimate.peak_combined_bytes)} of memory at peak; "
+            f"{format_gb(summary.ram_available)} is free now."
+        )
+    else:
+        text = (
+            f"The current settings need about {format_gb(estimate.peak_device_bytes)} of GPU memory at peak "
+            f"({format_gb(device.free_bytes)} free) and {format_gb(estimate.peak_host_bytes)} of RAM."
+        )
+    return " ".join([text, *estimate.notes])

@@ -1,0 +1,112 @@
+"""What the window shows about the machine: devices, memory, the recommendation and the presets.
+
+``detect_summary()`` asks ``chroma_studio.hardware`` and ``chroma_studio.presets`` and turns
+their answers into a ``MachineSummary``, a plain record the header, the Machine & model page
+and the Train page display. It runs off the GUI thread (NVML and disk queries can take a while).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from chroma_studio.config import FIELDS
+
+logger = logging.getLogger(__name__)
+
+GB = 1024**3
+# The settings a recommendation is summarised by, in this order.
+_SHORT_KEYS = ("model_flavour", "base_model_precision", "lora_rank", "resolution", "train_batch_size")
+
+
+@dataclass(frozen=True)
+class PresetOption:
+    """A named set of flat config settings the user can pick."""
+
+    key: str
+    title: str
+    description: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # e.g. "about 11 GB of your 12 GB" or "needs a 24 GB card"
+    fits: bool | None = None
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str
+    kind: str  # cuda, rocm, mps, xpu, cpu
+    total_bytes: int = 0
+    free_bytes: int | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class MachineSummary:
+    devices: tuple[DeviceInfo, ...]
+    ram_total: int = 0
+    ram_available: int = 0
+    recommended: PresetOption | None = None
+    reasons: tuple[str, ...] = ()
+    presets: tuple[PresetOption, ...] = ()
+    notes: tuple[str, ...] = ()
+    machine: Any = field(default=None, compare=False)  # the hardware layer's own record, for estimates
+    device: Any = field(default=None, compare=False)  # the device the recommendation is for
+
+    @property
+    def short_label(self) -> str:
+        """How the Train button names this machine: "RTX 4070 12 GB", "Apple M2 Max 32 GB", "CPU"."""
+        device = self.devices[0] if self.devices else None
+        if device is None or device.kind == "cpu":
+            return "CPU"
+        name = device.name.replace("NVIDIA ", "").replace("GeForce ", "")
+        return f"{name} {format_gb(device.total_bytes)}" if device.total_bytes else name
+
+
+def format_gb(value: float | None) -> str:
+    if not value:
+        return "?"
+    gb = value / GB
+    return f"{gb:.0f} GB" if gb >= 10 else f"{gb:.1f} GB"
+
+
+def _format_value(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if key == "mixed_precision":
+        return {"no": "off (fp32)"}.get(value, str(value))
+    if key == "model_flavour":
+        return "demo model" if value == "demo" else f"Chroma {value}"
+    if key == "base_model_precision":
+        return {"no_change": "full precision", "int8-quanto": "int8", "int4-quanto": "int4", "nf4-bnb": "NF4"}.get(
+            value, str(value)
+        )
+    if key == "lora_rank":
+        return f"rank {value}"
+    if key == "resolution":
+        return f"{value} px"
+    if key == "train_batch_size":
+        return f"batch {value}"
+    return str(value)
+
+
+def describe_settings(settings: dict[str, Any], short: bool = False) -> str:
+    """ "Chroma base · int8 · rank 16 · 768 px" (short) or one "Label: value" per setting."""
+    if short:
+        skip = {"train_batch_size"} if settings.get("train_batch_size") == 1 else set()
+        if settings.get("model_flavour") == "demo":
+            skip.add("base_model_precision")  # the demo model is tiny: its precision does not matter
+        parts = [_format_value(k, settings[k]) for k in _SHORT_KEYS if k in settings and k not in skip]
+        return " · ".join(parts) or "the default settings"
+    lines = []
+    for key, value in settings.items():
+        label = FIELDS[key].label if key in FIELDS else key
+        lines.append(f"{label}: {_format_value(key, value)}")
+    return "\n".join(lines)
+
+
+def detect_summary(output_dir: str | None = None) -> MachineSummary:
+    """Detect the machine and compute the recommendation and preset fits (call off the GUI thread)."""
+    from chroma_studio.gui import hardware_adapter
+
+    return hardware_adapter.summarize(output_dir)

@@ -1,0 +1,367 @@
+"""The main window: a header (pages, machine, recommendation, Train) over four pages.
+
+It opens on the Dataset page. From there, a folder dropped on the window, a trigger word and the
+Train button are all it takes to start a run with the settings recommended for this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget
+
+from chroma_studio.gui.machine_info import MachineSummary, detect_summary
+from chroma_studio.gui.pages.dataset import DatasetPage
+from chroma_studio.gui.pages.machine import MachinePage
+from chroma_studio.gui.pages.samples import SamplesPage
+from chroma_studio.gui.pages.train import TrainPage
+from chroma_studio.gui.run_controller import RunController
+from chroma_studio.gui.session import PROJECT_SUFFIX, AppSettings, ProjectError, ProjectSession
+from chroma_studio.gui.widgets.app_header import AppHeaderWidget
+from chroma_studio.gui.widgets.settings_dialog import SettingsDialog
+from chroma_studio.gui.worker import CallWorker, apply_environment
+
+logger = logging.getLogger(__name__)
+
+PROJECT_FILTER = f"Chroma Studio project (*{PROJECT_SUFFIX})"
+LAST_STATE_KEY = "projects/untitled_state"
+
+
+class MainWindow(QMainWindow):
+    machine_detected = Signal(object)  # MachineSummary
+
+    def __init__(
+        self,
+        settings: AppSettings | None = None,
+        detector: Callable[[], MachineSummary] | str | None = "detect",
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Chroma Studio")
+        self.resize(1280, 820)
+        self.settings = settings or AppSettings()
+        self.session = ProjectSession(self.settings, self)
+        self.controller = RunController(self)
+        self.summary: MachineSummary | None = None
+        if detector == "detect":
+            detector = partial(detect_summary, self.settings.output_folder)
+        self.detector = detector
+        apply_environment(self.settings.environment())  # before the Hub client is first imported
+        self.detect_worker: CallWorker | None = None
+        self._close_when_stopped = False
+        self._dataset_resolution = 0
+
+        self.header = AppHeaderWidget()
+        self.dataset_page = DatasetPage()
+        self.train_page = TrainPage(self.session, self.controller)
+        self.samples_page = SamplesPage(self.controller.model)
+        self.machine_page = MachinePage(self.session)
+        self.pages = QStackedWidget()
+        self.page_widgets = {
+            "dataset": self.dataset_page,
+            "train": self.train_page,
+            "samples": self.samples_page,
+            "machine": self.machine_page,
+        }
+        for page in self.page_widgets.values():
+            self.pages.addWidget(page)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.header)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+        self.status_label = QLabel()
+        self.statusBar().addPermanentWidget(self.status_label)
+        self._build_menus()
+        self._connect()
+        self._restore_untitled_state()
+        self._push_project_to_pages()
+        self.show_page("dataset")
+        self._update_title()
+        if detector is not None:
+            QTimer.singleShot(0, self.detect_machine)
+
+    # -- building --------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._add_action(file_menu, "&New project", self._on_new_action_triggered, QKeySequence.StandardKey.New)
+        self._add_action(file_menu, "&Open project…", self._on_open_action_triggered, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
+        self._add_action(file_menu, "&Save project", self._on_save_action_triggered, QKeySequence.StandardKey.Save)
+        self._add_action(
+            file_menu, "Save project &as…", self._on_save_as_action_triggered, QKeySequence.StandardKey.SaveAs
+        )
+        file_menu.addSeparator()
+        self._add_action(file_menu, "Open a &run folder…", self._on_open_run_action_triggered)
+        self._add_action(
+            file_menu, "Se&ttings…", self._on_settings_action_triggered, QKeySequence.StandardKey.Preferences
+        )
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "&About Chroma Studio", self._on_about_action_triggered)
+
+    def _add_action(self, menu, text: str, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        self.header.page_requested.connect(self.show_page)
+        self.header.train_requested.connect(self._on_header_train_requested)
+        self.dataset_page.folders_changed.connect(self._on_dataset_page_folders_changed)
+        self.dataset_page.trigger_word_changed.connect(self._on_dataset_page_trigger_word_changed)
+        self.train_page.dataset_page_requested.connect(lambda: self.show_page("dataset"))
+        self.train_page.samples_page_requested.connect(lambda: self.show_page("samples"))
+        self.train_page.machine_page_requested.connect(lambda: self.show_page("machine"))
+        self.machine_page.recommendation_applied.connect(self._on_machine_page_recommendation_applied)
+        self.machine_page.detect_requested.connect(self.detect_machine)
+        self.session.project_changed.connect(self._on_session_project_changed)
+        self.session.config_changed.connect(self._on_session_config_changed)
+        model = self.controller.model
+        model.status_changed.connect(self._on_model_status_changed)
+        model.steps_added.connect(self._on_model_steps_added)
+        model.phase_changed.connect(self._on_model_phase_changed)
+        self.controller.run_ended.connect(self._on_controller_run_ended)
+
+    # -- pages -----------------------------------------------------------------------------
+    def show_page(self, key: str) -> None:
+        self.pages.setCurrentWidget(self.page_widgets[key])
+        self.header.set_current_page(key)
+
+    def current_page(self) -> str:
+        widget = self.pages.currentWidget()
+        return next(k for k, w in self.page_widgets.items() if w is widget)
+
+    def _push_project_to_pages(self) -> None:
+        config = self.session.config
+        self.dataset_page.set_folders(list(config.data.dataset_dirs))
+        self.dataset_page.set_trigger_word(config.data.trigger_word or "")
+        self._dataset_resolution = config.data.resolution
+        self.dataset_page.set_resolution(config.data.resolution)
+
+    def _on_dataset_page_folders_changed(self, folders: list) -> None:
+        self.session.set_dataset_dirs(list(folders))
+
+    def _on_dataset_page_trigger_word_changed(self, word: str) -> None:
+        self.session.set_trigger_word(word)
+
+    def _on_session_config_changed(self) -> None:
+        resolution = self.session.config.data.resolution
+        if resolution != self._dataset_resolution:  # the page re-checks every image on a change
+            self._dataset_resolution = resolution
+            self.dataset_page.set_resolution(resolution)
+
+    # -- machine ---------------------------------------------------------------------------
+    def detect_machine(self) -> None:
+        if self.detector is None or (self.detect_worker is not None and self.detect_worker.is_running()):
+            return
+        worker = CallWorker(self.detector)
+        worker.finished.connect(self._on_detect_worker_finished, Qt.ConnectionType.QueuedConnection)
+        worker.failed.connect(self._on_detect_worker_failed, Qt.ConnectionType.QueuedConnection)
+        self.detect_worker = worker
+        worker.start()
+
+    @Slot(object)
+    def _on_detect_worker_finished(self, summary: Any) -> None:
+        if self.detect_worker is not None:
+            self.detect_worker.wait()
+        if summary is not None:
+            self.set_machine_summary(summary)
+
+    @Slot(str)
+    def _on_detect_worker_failed(self, message: str) -> None:
+        self.header.machine.set_failed(message)
+        self.machine_page.set_detection_failed(message)
+
+    def set_machine_summary(self, summary: MachineSummary) -> None:
+        """Show the machine everywhere; a new project takes the recommended settings."""
+        first = self.summary is None
+        self.summary = summary
+        self.header.machine.set_summary(summary)
+        self.machine_page.set_summary(summary)
+        self.train_page.set_recommendation(summary.short_label, summary.recommended, list(summary.reasons))
+        self.train_page.set_presets(list(summary.presets))
+        if first and self.session.preset is None and summary.recommended is not None and not self.session.runs:
+            self.train_page.apply_preset(summary.recommended)
+        self.machine_detected.emit(summary)
+
+    def _on_machine_page_recommendation_applied(self) -> None:
+        if self.summary is not None and self.summary.recommended is not None:
+            self.train_page.apply_preset(self.summary.recommended)
+            self.statusBar().showMessage("The recommended settings are applied.", 4000)
+
+    # -- training --------------------------------------------------------------------------
+    def _on_header_train_requested(self) -> None:
+        self.show_page("train")
+        if not self.controller.running:
+            self.train_page.start()
+
+    def _on_model_status_changed(self, status: str) -> None:
+        self.header.set_run_status(status)
+        self._update_status_line()
+
+    def _on_model_steps_added(self) -> None:
+        self._update_status_line()
+
+    def _on_model_phase_changed(self, phase: str, detail: str) -> None:
+        self._update_status_line()
+
+    def _update_status_line(self) -> None:
+        model = self.controller.model
+        if model.status == "idle":
+            self.status_label.setText("")
+            return
+        text = f"{model.status.capitalize()}"
+        if model.total_steps:
+            text += f" · step {model.step} of {model.total_steps}"
+        if model.active and model.phase_detail and model.phase != "training":
+            text += f" · {model.phase_detail}"
+        self.status_label.setText(text)
+
+    def _on_controller_run_ended(self, result: Any) -> None:
+        if self._close_when_stopped:
+            self.close()
+
+    # -- projects --------------------------------------------------------------------------
+    def _on_session_project_changed(self) -> None:
+        self._update_title()
+
+    def _update_title(self) -> None:
+        mark = "*" if self.session.dirty else ""
+        self.setWindowTitle(f"{self.session.name}{mark} — Chroma Studio")
+
+    def open_project(self, path: str) -> bool:
+        try:
+            self.session.open(path)
+        except ProjectError as exc:
+            QMessageBox.warning(self, "Open project", str(exc))
+            self.settings.remove_recent_project(path)
+            return False
+        self._push_project_to_pages()
+        self.train_page.show_setup()
+        self.train_page.cards.set_checked(self.session.preset)
+        return True
+
+    def save_project(self, path: str | None = None) -> bool:
+        if path is None and self.session.path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save project", self.session.name, PROJECT_FILTER)
+            if not path:
+                return False
+        try:
+            self.session.save(path)
+        except OSError as exc:
+            QMessageBox.warning(self, "Save project", f"The project could not be saved: {exc}")
+            return False
+        self.statusBar().showMessage(f"Saved {self.session.path}", 4000)
+        return True
+
+    def _on_new_action_triggered(self) -> None:
+        if self.session.path is not None and self.session.dirty:
+            self.save_project()
+        self.session.new()
+        if self.summary is not None and self.summary.recommended is not None:
+            self.train_page.apply_preset(self.summary.recommended)
+            self.session.mark_unchanged()
+        self._push_project_to_pages()
+        self.show_page("dataset")
+
+    def _on_open_action_triggered(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", PROJECT_FILTER)
+        if path:
+            self.open_project(path)
+
+    def _on_recent_menu_about_to_show(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_projects
+        for path in recent:
+            action = self.recent_menu.addAction(Path(path).stem)
+            action.setToolTip(path)
+            action.triggered.connect(lambda checked=False, p=path: self.open_project(p))
+        if not recent:
+            self.recent_menu.addAction("No recent projects").setEnabled(False)
+
+    def _on_save_action_triggered(self) -> None:
+        self.save_project(str(self.session.path) if self.session.path else None)
+
+    def _on_save_as_action_triggered(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save project as", self.session.name, PROJECT_FILTER)
+        if path:
+            self.save_project(path)
+
+    def _on_open_run_action_triggered(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a run folder", self.settings.output_folder)
+        if folder:
+            self.show_page("train")
+            self.train_page.open_run(folder)
+
+    def _on_settings_action_triggered(self) -> None:
+        SettingsDialog(self.settings, self).exec()
+
+    def _on_about_action_triggered(self) -> None:
+        QMessageBox.about(
+            self,
+            "About Chroma Studio",
+            "<b>Chroma Studio</b><br>Train LoRAs for Chroma 1 on your own machine.<br>"
+            "Drop in images, fix captions, press Train, watch it learn.",
+        )
+
+    def _save_untitled_state(self) -> None:
+        self.settings.qsettings.setValue(LAST_STATE_KEY, json.dumps(self.session.to_dict()))
+
+    def _restore_untitled_state(self) -> None:
+        text = self.settings.qsettings.value(LAST_STATE_KEY, "")
+        if not text:
+            return
+        try:
+            self.session.restore(json.loads(str(text)))
+        except (ValueError, TypeError, AttributeError) as exc:  # ProjectError is a ValueError
+            logger.warning("the last unsaved project could not be restored: %s", exc)
+
+    # -- closing ---------------------------------------------------------------------------
+    def ask_to_stop_on_close(self) -> bool:
+        """Ask whether to stop the run in progress (True: stop it, save a checkpoint, then close)."""
+        answer = QMessageBox.question(
+            self,
+            "Training is running",
+            "Stop the training and close Chroma Studio?\n\nA checkpoint is saved first, so you can resume later.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.controller.running:
+            if not self._close_when_stopped:
+                if not self.ask_to_stop_on_close():
+                    event.ignore()
+                    return
+                self._close_when_stopped = True
+                self.controller.stop()
+                self.statusBar().showMessage("Saving a checkpoint, then closing…")
+            event.ignore()  # closes again when the run has ended
+            return
+        if self.session.path is not None and self.session.dirty:
+            self.save_project(str(self.session.path))
+        elif self.session.path is None:
+            self._save_untitled_state()
+        self.controller.shutdown()
+        self.machine_page.shutdown()
+        self.dataset_page.shutdown()
+        self.samples_page.export.shutdown()
+        if self.detect_worker is not None:
+            self.detect_worker.wait()
+        super().closeEvent(event)

@@ -1,0 +1,101 @@
+"""Starting, steering and ending training runs from the GUI thread.
+
+The controller owns the ``RunModel`` the widgets show and the ``TrainingWorker`` of the run in
+progress. Engine events arrive queued on the GUI thread and go straight into the model.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from chroma_studio.gui.run_model import RunModel
+from chroma_studio.gui.worker import TrainingWorker, connect_worker
+
+logger = logging.getLogger(__name__)
+
+
+class RunController(QObject):
+    run_started = Signal(str)  # output folder
+    run_ended = Signal(object)  # the engine's RunResult (None if the worker itself failed)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.model = RunModel(self)
+        self.worker: TrainingWorker | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and self.worker.is_running()
+
+    def start(self, config: Any, environment: dict[str, str] | None = None) -> TrainingWorker:
+        if self.running:
+            raise RuntimeError("A training run is already in progress.")
+        self.model.clear(config.run.output_dir)
+        self.model.run_settings = config.to_dict()
+        self.model.total_steps = config.optim.max_train_steps or 0
+        self.model.set_status("starting")
+        worker = TrainingWorker(config, environment)
+        connect_worker(worker, self._on_worker_event_emitted, self._on_worker_finished)
+        self.worker = worker
+        worker.start()
+        self.run_started.emit(config.run.output_dir)
+        return worker
+
+    def open_folder(self, output_dir: str) -> None:
+        """Show a past run (only while nothing is training)."""
+        if self.running:
+            raise RuntimeError("Stop the current run before opening another one.")
+        self.model.load_folder(output_dir)
+
+    # -- commands (thread-safe through TrainingControl) -----------------------------------
+    def pause(self) -> None:
+        if self.running:
+            self.worker.control.pause()
+
+    def resume(self) -> None:
+        if self.running:
+            self.worker.control.resume()
+
+    def stop(self) -> None:
+        """Ask the run to end after this step, saving a checkpoint and the LoRA."""
+        if self.running:
+            self.worker.control.stop()
+            if self.model.status != "stopping":
+                self.model.set_status("stopping")
+                self.model.log_added.emit("info", "Stopping after this step; a checkpoint will be saved.")
+
+    def request_sample(self) -> None:
+        if self.running:
+            self.worker.control.request_sample()
+            self.model.log_added.emit("info", "Sample images will be rendered after this step.")
+
+    def request_save(self) -> None:
+        if self.running:
+            self.worker.control.request_save()
+            self.model.log_added.emit("info", "A checkpoint will be saved after this step.")
+
+    def shutdown(self, milliseconds: int = -1) -> bool:
+        """Stop the run (if any) and join its thread; True when it has ended."""
+        if self.worker is None:
+            return True
+        self.worker.stop()
+        return self.worker.wait(milliseconds)
+
+    # -- from the worker -------------------------------------------------------------------
+    @Slot(object)
+    def _on_worker_event_emitted(self, event: Any) -> None:
+        self.model.apply(event)
+
+    @Slot(object)
+    def _on_worker_finished(self, result: Any) -> None:
+        worker = self.worker
+        if worker is not None:
+            worker.wait()  # its thread has quit its loop already (direct connection); this joins it
+        self.worker = None
+        if self.model.status in ("starting", "running", "paused", "stopping"):
+            # the engine always ends with Finished or Failed; this only guards against a lost event
+            self.model.set_status("stopped")
+        self.run_ended.emit(result)

@@ -1,0 +1,309 @@
+"""The state of one training run as the GUI shows it, kept from the engine's events.
+
+``RunModel.apply(event)`` is the one place engine events are interpreted; the widgets listen
+to its signals. A finished or stopped run can be read back from its folder (``load_folder``)
+with the same model, so a reopened run looks like a live one that has ended.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+logger = logging.getLogger(__name__)
+
+LORA_FILENAME = "pytorch_lora_weights.safetensors"  # the engine's main LoRA file name (training/export.py)
+SMOOTHING = 0.95  # weight of the running loss average; ~40 steps of memory
+ACTIVE = ("starting", "running", "paused", "stopping")
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+class LossSeries:
+    """Steps, raw loss and a bias-corrected running average, in float64 arrays that grow."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._data = np.empty((3, capacity), dtype=np.float64)
+        self._size = 0
+        self._average = 0.0
+        self._weight = 1.0  # SMOOTHING ** n, for the bias correction of the average
+
+    def __len__(self) -> int:
+        return self._size
+
+    def clear(self) -> None:
+        self._size, self._average, self._weight = 0, 0.0, 1.0
+
+    def append(self, step: float, loss: float) -> None:
+        if self._size == self._data.shape[1]:
+            grown = np.empty((3, self._size * 2), dtype=np.float64)
+            grown[:, : self._size] = self._data[:, : self._size]
+            self._data = grown
+        if np.isfinite(loss):
+            self._average = SMOOTHING * self._average + (1 - SMOOTHING) * loss
+            self._weight *= SMOOTHING
+        smoothed = self._average / (1 - self._weight) if self._weight < 1 else loss
+        self._data[:, self._size] = (step, loss, smoothed)
+        self._size += 1
+
+    def extend(self, steps: Any, losses: Any) -> None:
+        for step, loss in zip(steps, losses, strict=True):
+            self.append(float(step), float(loss))
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self._data[0, : self._size]
+
+    @property
+    def loss(self) -> np.ndarray:
+        return self._data[1, : self._size]
+
+    @property
+    def smoothed(self) -> np.ndarray:
+        return self._data[2, : self._size]
+
+
+@dataclass(frozen=True)
+class SampleImage:
+    step: int
+    prompt_index: int
+    prompt: str
+    path: str
+
+
+class RunModel(QObject):
+    """Everything known about the current (or reopened) run."""
+
+    status_changed = Signal(str)
+    phase_changed = Signal(str, str)
+    planned = Signal(int, int)  # total steps, start step
+    steps_added = Signal()
+    sample_added = Signal(object)  # SampleImage
+    checkpoint_saved = Signal(int, str)
+    memory_changed = Signal(object)  # the engine's MemoryReport
+    progress_changed = Signal(str, int, int, str)  # task, done, total (0 = unknown), unit
+    log_added = Signal(str, str)  # level, message
+    run_failed = Signal(object)  # the engine's Failed event
+    run_finished = Signal(object)  # the engine's Finished event (or one rebuilt from disk)
+    cleared = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.series = LossSeries()
+        self._times: deque[tuple[float, int]] = deque(maxlen=64)
+        self.clear()
+
+    # -- state -----------------------------------------------------------------------------
+    def clear(self, output_dir: str = "") -> None:
+        self.series.clear()
+        self._times.clear()
+        self.status = "idle"
+        self.phase, self.phase_detail = "", ""
+        self.output_dir = output_dir
+        self.total_steps = 0
+        self.start_step = 0
+        self.step = 0
+        self.last_loss: float | None = None
+        self.learning_rate: float | None = None
+        self.samples: list[SampleImage] = []
+        self.checkpoints: list[tuple[int, str]] = []
+        self.memory: Any = None
+        self.failure: Any = None
+        self.result: Any = None
+        self.lora_files: list[str] = []
+        self.reopened = False
+        self.run_settings: dict[str, Any] = {}  # the run's flat config (config.json)
+        self.cleared.emit()
+
+    def set_status(self, status: str) -> None:
+        if status != self.status:
+            self.status = status
+            self.status_changed.emit(status)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def steps_per_second(self) -> float:
+        """Optimizer steps per second over the last steps (pauses and samples included)."""
+        if len(self._times) < 2:
+            return 0.0
+        (t0, s0), (t1, s1) = self._times[0], self._times[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def eta_seconds(self) -> float | None:
+        rate = self.steps_per_second()
+        if rate <= 0 or not self.total_steps:
+            return None
+        return max(0.0, (self.total_steps - self.step) / rate)
+
+    def restart_rate(self) -> None:
+        """Forget the step times (after a pause) so the rate is not diluted by the wait."""
+        self._times.clear()
+
+    # -- engine events ---------------------------------------------------------------------
+    def apply(self, event: Any) -> None:
+        """Take one event from the engine (dispatched by its class name)."""
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is None:
+            logger.debug("unhandled event %r", event)
+            return
+        handler(event)
+
+    def _on_PhaseChanged(self, event: Any) -> None:
+        self.phase, self.phase_detail = event.phase, event.detail
+        if event.phase == "paused":
+            self.set_status("paused")
+        elif self.status in ("starting", "paused"):
+            self.set_status("running")
+            self.restart_rate()
+        self.phase_changed.emit(event.phase, event.detail)
+        if event.phase not in ("training", "sampling", "saving"):
+            self.log_added.emit("info", f"{event.phase.capitalize()}: {event.detail}")
+
+    def _on_Progress(self, event: Any) -> None:
+        self.progress_changed.emit(event.task, event.done, event.total, event.unit)
+
+    def _on_RunPlanned(self, event: Any) -> None:
+        self.total_steps, self.start_step, self.step = event.total_steps, event.start_step, event.start_step
+        self.planned.emit(event.total_steps, event.start_step)
+        self.log_added.emit(
+            "info",
+            f"Training {event.total_steps} steps on {event.images} images "
+            f"({event.lora_modules} LoRA layers, {event.trainable_parameters / 1e6:.2f}M parameters).",
+        )
+
+    def _on_StepLogged(self, event: Any) -> None:
+        self.step, self.total_steps = event.step, event.total_steps
+        self.last_loss, self.learning_rate = event.loss, event.lr
+        self.series.append(float(event.step), float(event.loss))
+        self._times.append((time.monotonic(), event.step))
+        self.steps_added.emit()
+
+    def _on_SampleReady(self, event: Any) -> None:
+        self._add_sample(SampleImage(event.step, event.prompt_index, event.prompt, event.path))
+
+    def _add_sample(self, sample: SampleImage) -> None:
+        self.samples.append(sample)
+        self.sample_added.emit(sample)
+
+    def _on_CheckpointSaved(self, event: Any) -> None:
+        self.checkpoints.append((event.step, event.path))
+        self.checkpoint_saved.emit(event.step, event.path)
+        self.log_added.emit("info", f"Checkpoint saved at step {event.step}: {event.path}")
+
+    def _on_MemoryReport(self, event: Any) -> None:
+        self.memory = event
+        self.memory_changed.emit(event)
+
+    def _on_LogMessage(self, event: Any) -> None:
+        self.log_added.emit(event.level, event.message)
+
+    def _on_Finished(self, event: Any) -> None:
+        self.result = event
+        self.step = max(self.step, event.step)
+        if event.output_dir:
+            self.output_dir = event.output_dir
+        self.lora_files = [f for f in event.files if f] or ([event.lora_path] if event.lora_path else [])
+        self.set_status("stopped" if event.stopped else "finished")
+        self.log_added.emit("info", f"{'Stopped' if event.stopped else 'Finished'} at step {event.step}.")
+        self.run_finished.emit(event)
+
+    def _on_Failed(self, event: Any) -> None:
+        self.failure = event
+        self.set_status("failed")
+        self.log_added.emit("error", event.message)
+        if event.hint:
+            self.log_added.emit("hint", event.hint)
+        self.run_failed.emit(event)
+
+    # -- a run on disk ---------------------------------------------------------------------
+    def load_folder(self, output_dir: str | Path) -> None:
+        """Show a past run: its loss curve, samples, checkpoints and LoRA files."""
+        folder = Path(output_dir)
+        if not (folder / "metrics.jsonl").is_file() and not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"{folder} is not a training run folder (no config.json or metrics.jsonl).")
+        self.clear(str(folder))
+        self.reopened = True
+        config = _read_json(folder / "config.json")
+        self.run_settings = config
+        records = list(_read_jsonl(folder / "metrics.jsonl"))
+        self.series.extend([r["step"] for r in records], [r["loss"] for r in records])
+        self.step = int(records[-1]["step"]) if records else 0
+        self.total_steps = int(config.get("max_train_steps") or self.step)
+        if records:
+            self.last_loss, self.learning_rate = records[-1]["loss"], records[-1].get("lr")
+        self.planned.emit(self.total_steps, 0)
+        self.steps_added.emit()
+        for record in read_sample_index(folder):
+            path = folder / "samples" / record["file"]
+            if path.is_file():
+                self._add_sample(
+                    SampleImage(record["step"], record.get("prompt_index", 0), record["prompt"], str(path))
+                )
+        self.checkpoints = checkpoint_folders(folder)
+        lora = folder / LORA_FILENAME
+        self.lora_files = sorted(str(p) for p in folder.glob("*.safetensors")) if lora.is_file() else []
+        stopped = not lora.is_file() or self.step < self.total_steps
+        self.phase, self.phase_detail = "finished", "Reopened from disk"
+        self.set_status("stopped" if stopped else "finished")
+
+        from types import SimpleNamespace
+
+        self.result = SimpleNamespace(
+            step=self.step,
+            output_dir=str(folder),
+            lora_path=str(lora) if lora.is_file() else None,
+            stopped=stopped,
+            files=tuple(self.lora_files),
+        )
+        self.run_finished.emit(self.result)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_jsonl(path: Path):
+    """The records of a JSON-lines file; a line cut short by a crash is skipped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            yield record
+
+
+def read_sample_index(output_dir: Path) -> list[dict]:
+    """``samples/index.jsonl`` of a run, read without importing the engine (which loads torch)."""
+    return [r for r in _read_jsonl(output_dir / "samples" / "index.jsonl") if "file" in r and "step" in r]
+
+
+def checkpoint_folders(output_dir: Path) -> list[tuple[int, str]]:
+    """Complete checkpoints (``checkpoints/step_N`` with its state file), oldest first."""
+    root = output_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in root.iterdir():
+        match = _STEP_DIR.match(entry.name)
+        if match and (entry / "state.json").is_file():
+            found.append((int(match.group(1)), str(entry)))
+    return sorted(found)

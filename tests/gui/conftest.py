@@ -1,0 +1,100 @@
+"""GUI test fixtures: isolated settings, a demo dataset, a window whose "machine" recommends a tiny
+demo run, and a check that no worker QThread outlives its test."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption
+from chroma_studio.gui.session import AppSettings
+from chroma_studio.paths import resources_dir
+
+DEMO_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
+# A run of a few seconds on a CPU: the demo model at 128 px, samples at 64 px in 2 steps.
+TINY_DEMO = {
+    "model_flavour": "demo",
+    "resolution": 128,
+    "mixed_precision": "no",
+    "lora_rank": 4,
+    "learning_rate": 1e-3,
+    "max_train_steps": 4,
+    "checkpointing_steps": 0,
+    "validation_steps": 2,
+    "validation_num_inference_steps": 2,
+    "validation_resolution": 64,
+    "seed": 7,
+}
+
+
+@pytest.fixture(autouse=True)
+def no_running_qthreads():
+    """Fail a test that leaves a worker QThread running (and stop it, so the next test is clean)."""
+    from chroma_studio.gui import worker
+
+    yield
+    left = worker.running_threads()
+    for thread in left:
+        thread.quit()
+        thread.wait(30_000)
+    assert not left, f"test left QThreads running: {[t.objectName() for t in left]}"
+
+
+@pytest.fixture
+def settings(tmp_path) -> AppSettings:
+    qsettings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    app_settings = AppSettings(qsettings)
+    app_settings.output_folder = str(tmp_path / "runs")
+    app_settings.cache_folder = str(tmp_path / "cache")
+    return app_settings
+
+
+@pytest.fixture
+def demo_folder(tmp_path) -> Path:
+    """Four captioned demo images in a folder of their own."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in DEMO_IMAGES:
+        for suffix in (".jpg", ".txt"):
+            shutil.copy(resources_dir() / "demo" / f"{name}{suffix}", folder / f"{name}{suffix}")
+    return folder
+
+
+def demo_summary(settings: dict | None = None) -> MachineSummary:
+    """A CPU machine whose recommendation is the tiny demo run."""
+    return MachineSummary(
+        devices=(DeviceInfo("CPU", "cpu"),),
+        ram_total=16 * 1024**3,
+        ram_available=8 * 1024**3,
+        recommended=PresetOption("recommended", "Recommended", "The demo fits.", dict(settings or TINY_DEMO)),
+        reasons=("No supported GPU: the real model is not practical here; the demo model shows how it works.",),
+        presets=(
+            PresetOption(
+                "demo-longer", "Demo, longer", "The demo model for 8 steps.", {**TINY_DEMO, "max_train_steps": 8}
+            ),
+            PresetOption("rank-8", "Demo, rank 8", "More capacity.", {**TINY_DEMO, "lora_rank": 8}),
+        ),
+    )
+
+
+@pytest.fixture
+def summary() -> MachineSummary:
+    return demo_summary()
+
+
+@pytest.fixture
+def window(qtbot, settings, summary):
+    """The main window as launched, after the (fake) machine detection has answered."""
+    from chroma_studio.gui.main_window import MainWindow
+
+    win = MainWindow(settings, detector=lambda: summary)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.machine_detected, timeout=10_000):
+        win.show()
+    yield win
+    win.controller.stop()
+    win.controller.shutdown()
+    win.dataset_page.shutdown()

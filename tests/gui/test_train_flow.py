@@ -1,0 +1,195 @@
+"""The window driven like a user: from launch to a running demo training in three actions, a whole
+run with chart points and samples, stopping midway, reopening a run, and a broken dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
+
+RUN_TIMEOUT = 120_000
+
+
+def drop_folder(qtbot, target: QWidget, folder: Path) -> None:
+    """Drop a folder from the file manager onto ``target`` (drag enter, then drop)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder))])
+    action = Qt.DropAction.CopyAction
+    buttons, modifiers = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QApplication.sendEvent(target, QDragEnterEvent(QPoint(20, 20), action, mime, buttons, modifiers))
+    QApplication.sendEvent(target, QDropEvent(QPointF(20, 20), action, mime, buttons, modifiers))
+
+
+def visible_inputs(page: QWidget) -> list[QWidget]:
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QPlainTextEdit
+
+    kinds = (QLineEdit, QAbstractButton, QAbstractSpinBox, QComboBox, QPlainTextEdit)
+    return [w for w in page.findChildren(QWidget) if isinstance(w, kinds) and w.isVisible() and w.isEnabled()]
+
+
+def test_three_actions_from_launch_to_a_running_training(qtbot, window, demo_folder):
+    assert window.current_page() == "dataset"
+    assert window.header.machine.recommendation_label.text().startswith("Recommended")
+    page = window.dataset_page
+    shown = visible_inputs(window)  # everything a newcomer can type in or press at launch
+    assert len(shown) <= 8, [w.objectName() or type(w).__name__ for w in shown]
+    assert page.trigger_edit in shown and window.header.train_button in shown
+
+    # 1. drop the folder
+    with qtbot.waitSignal(page.images_loaded, timeout=30_000):
+        drop_folder(qtbot, page.drop_zone, demo_folder)
+    assert window.session.config.data.dataset_dirs == [str(demo_folder)]
+    # 2. type a trigger word
+    qtbot.keyClicks(page.trigger_edit, "sks")
+    assert window.session.config.data.trigger_word == "sks"
+    # 3. press Train
+    model = window.controller.model
+    with qtbot.waitSignal(model.steps_added, timeout=RUN_TIMEOUT):
+        qtbot.mouseClick(window.header.train_button, Qt.MouseButton.LeftButton)
+    assert window.current_page() == "train"
+    assert model.status == "running" and model.step >= 1
+    assert window.train_page.stack.currentWidget() is window.train_page.run_view
+    config = window.controller.worker.config
+    assert (config.model.model_flavour, config.data.resolution, config.data.trigger_word) == ("demo", 128, "sks")
+    with qtbot.waitSignal(window.controller.run_ended, timeout=RUN_TIMEOUT):
+        window.train_page.run_view.stop_button.click()
+
+
+def test_a_demo_run_shows_points_samples_and_the_finished_state(qtbot, window, demo_folder):
+    window.dataset_page.set_folders([str(demo_folder)])
+    window.show_page("train")
+    page = window.train_page
+    model = window.controller.model
+    with qtbot.waitSignal(window.controller.run_ended, timeout=RUN_TIMEOUT):
+        qtbot.mouseClick(page.recommended_button, Qt.MouseButton.LeftButton)
+    assert model.status == "finished", model.failure
+    view = page.run_view
+    assert view.chart.point_count() == 4
+    assert len(view.chart.raw_curve.getOriginalDataset()[0]) == 4
+    steps = sorted({s.step for s in model.samples})
+    assert steps == [0, 2, 4]  # at the start, every 2 steps, and at the end
+    assert view.samples.step == 4 and list(view.samples.shown) == [0]  # the newest samples beside the chart
+    assert view.outcome.isVisible() and view.outcome.title.text() == "Your LoRA is ready"
+    lora = Path(model.output_dir) / "pytorch_lora_weights.safetensors"
+    assert lora.is_file()
+    assert view.outcome.files.count() >= 1
+    assert view.progress.value() == view.progress.maximum() == 4
+    assert "Step 4 of 4" in view.stats_label.text()
+    assert window.header.train_button.text().startswith("Train")
+    samples = window.samples_page
+    assert samples.gallery.model.columnCount() == 3
+    assert samples.compare.left_combo.count() == 3
+
+    # Export the LoRA of the (only kept) checkpoint in kohya layout.
+    export = samples.export
+    assert export.step_combo.currentData() == 4
+    export.format_combo.setCurrentIndex(export.format_combo.findData("kohya"))
+    with qtbot.waitSignal(export.exported, timeout=RUN_TIMEOUT) as exported:
+        export.export_button.click()
+    written = Path(exported.args[0])
+    assert written.is_file() and written.parent == Path(model.output_dir) and "kohya" in written.name
+    assert "Show in folder" in export.status.text()
+
+
+def test_stop_midway_then_reopen_the_run(qtbot, window, demo_folder, monkeypatch):
+    window.dataset_page.set_folders([str(demo_folder)])
+    window.session.update(max_train_steps=400, validation_steps=0)
+    window.show_page("train")
+    page = window.train_page
+    model = window.controller.model
+    with qtbot.waitSignal(model.steps_added, timeout=RUN_TIMEOUT):
+        page.start_button.click()
+    with qtbot.waitSignal(model.checkpoint_saved, timeout=RUN_TIMEOUT):
+        page.run_view.save_button.click()  # Save now
+    with qtbot.waitSignal(model.sample_added, timeout=RUN_TIMEOUT) as sampled:
+        page.run_view.sample_button.click()  # Sample now
+    assert sampled.args[0].step >= 1
+    with qtbot.waitSignal(model.status_changed, check_params_cb=lambda s: s == "paused", timeout=RUN_TIMEOUT):
+        page.run_view.pause_button.click()
+    assert page.run_view.pause_button.text() == "Resume"
+    with qtbot.waitSignal(model.status_changed, check_params_cb=lambda s: s == "running", timeout=RUN_TIMEOUT):
+        page.run_view.pause_button.click()
+    with qtbot.waitSignal(window.controller.run_ended, timeout=RUN_TIMEOUT):
+        page.run_view.stop_button.click()
+    assert model.status == "stopped"
+    assert 1 <= model.step < 400
+    run_dir = Path(model.output_dir)
+    assert (run_dir / "checkpoints" / f"step_{model.step}").is_dir()
+    assert len(model.checkpoints) == 2  # the one asked for, and the one saved on stop
+    assert page.run_view.outcome.resume_button.isVisible()
+    stopped_at = model.step
+
+    # Reopen it from the past runs list, after looking at something else.
+    page.show_setup()
+    model.clear()
+    assert page.runs_list.count() == 1
+    with qtbot.waitSignal(model.run_finished):
+        page.open_run_button.click()
+    assert model.reopened and model.status == "stopped"
+    assert model.step == stopped_at
+    assert page.run_view.chart.point_count() == stopped_at
+    assert [step for step, _ in model.checkpoints][-1] == stopped_at
+    assert page.stack.currentWidget() is page.run_view
+
+
+def test_a_broken_dataset_shows_the_error_dialog_with_the_hint(qtbot, window, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    window.dataset_page.set_folders([str(empty)])
+    page = window.train_page
+    model = window.controller.model
+    with qtbot.waitSignals([model.run_failed, window.controller.run_ended], timeout=RUN_TIMEOUT):
+        qtbot.mouseClick(window.header.train_button, Qt.MouseButton.LeftButton)
+    assert "No usable images" in model.failure.message
+    dialog = page.failure_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert "No usable images" in dialog.text() and str(empty) in dialog.text()
+    assert "Check the dataset folders" in dialog.informativeText()
+    assert page.run_view.outcome.property("kind") == "failed"
+    dialog.accept()
+
+
+def test_invalid_settings_are_named_and_the_cursor_jumps_there(qtbot, window, demo_folder):
+    window.dataset_page.set_folders([str(demo_folder)])
+    window.show_page("train")
+    page = window.train_page
+    form = page.form
+    resolution = form.rows["resolution"]
+    resolution.editor.setValue(500)  # not a multiple of 64
+    assert "multiple of 64" in resolution.error.text()
+    learning_rate = form.rows["learning_rate"]
+    learning_rate.editor.setText("fast")
+    learning_rate.editor.editingFinished.emit()
+    assert "must be a number" in learning_rate.error.text()
+    page.start_button.click()
+    assert not window.controller.running
+    assert form.isVisible() and page.advanced_toggle.isChecked()
+    summary = form.summary.text()
+    assert "Resolution" in summary and "Learning rate" in summary
+    assert QApplication.focusWidget() is learning_rate.focus_target()
+    form.summary.linkActivated.emit("resolution")
+    assert QApplication.focusWidget() is resolution.focus_target()
+    learning_rate.editor.setText("2e-4")
+    learning_rate.editor.editingFinished.emit()
+    resolution.editor.setValue(512)
+    assert window.session.config.optim.learning_rate == 2e-4
+    assert not learning_rate.error.isVisible() and "Resolution" not in form.summary.text()
+
+
+def test_closing_during_a_run_asks_then_stops_with_a_checkpoint(qtbot, window, demo_folder, monkeypatch):
+    window.dataset_page.set_folders([str(demo_folder)])
+    window.session.update(max_train_steps=400, validation_steps=0)
+    model = window.controller.model
+    with qtbot.waitSignal(model.steps_added, timeout=RUN_TIMEOUT):
+        window.train_page.start_button.click()
+    asked = []
+    monkeypatch.setattr(window, "ask_to_stop_on_close", lambda: asked.append(True) or True)
+    with qtbot.waitSignal(window.controller.run_ended, timeout=RUN_TIMEOUT):
+        window.close()
+        assert window.isVisible()  # still open while the checkpoint is written
+    assert asked == [True]
+    assert model.status == "stopped"
+    assert (Path(model.output_dir) / "checkpoints" / f"step_{model.step}").is_dir()
+    assert not window.isVisible()

@@ -1,0 +1,53 @@
+"""Workers in their QThreads: events through one signal, a clean end, errors reported."""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QCoreApplication
+
+from chroma_studio.config import config_from_dict
+from chroma_studio.gui import worker as worker_module
+from chroma_studio.gui.worker import CallWorker, TrainingWorker, import_engine
+
+
+def test_a_failed_run_reports_failed_then_finishes_and_its_thread_ends(qtbot, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    config = config_from_dict(
+        {"model_flavour": "demo", "dataset_dirs": [str(empty)], "output_dir": str(tmp_path / "run")}
+    )
+    work = TrainingWorker(config)
+    events = []
+    work.event_emitted.connect(events.append)
+    with qtbot.waitSignal(work.finished, timeout=120_000) as finished:
+        thread = work.start()
+        assert thread in worker_module.running_threads() or thread.isFinished()
+    assert thread.wait(10_000) and not work.is_running()
+    assert thread not in worker_module.running_threads()
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[-1] == "Failed" and "No usable images" in events[-1].message
+    assert finished.args[0].status == "failed"
+
+
+def test_call_worker_reports_an_exception(qtbot):
+    def boom():
+        raise ValueError("no such device")
+
+    work = CallWorker(boom)
+    messages = []
+    work.failed.connect(messages.append)
+    with qtbot.waitSignal(work.finished, timeout=10_000) as finished:
+        work.start()
+    work.wait()
+    assert finished.args == [None]
+    assert messages == ["ValueError: no such device"]
+    # back on the GUI thread, so dropping the last reference anywhere deletes it safely
+    assert work.thread() is QCoreApplication.instance().thread()
+
+
+def test_import_engine_leaves_the_collector_as_it_was():
+    assert gc.isenabled()
+    module = import_engine("chroma_studio.training.events")
+    assert module.__name__ == "chroma_studio.training.events"
+    assert gc.isenabled()

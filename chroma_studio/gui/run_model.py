@@ -7,9 +7,7 @@ with the same model, so a reopened run looks like a live one that has ended.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -19,12 +17,13 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from chroma_studio import runs
+
 logger = logging.getLogger(__name__)
 
 LORA_FILENAME = "pytorch_lora_weights.safetensors"  # the engine's main LoRA file name (training/export.py)
 SMOOTHING = 0.95  # weight of the running loss average; ~40 steps of memory
 ACTIVE = ("starting", "running", "paused", "stopping")
-_STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
 class LossSeries:
@@ -229,13 +228,13 @@ class RunModel(QObject):
     def load_folder(self, output_dir: str | Path) -> None:
         """Show a past run: its loss curve, samples, checkpoints and LoRA files."""
         folder = Path(output_dir)
-        if not (folder / "metrics.jsonl").is_file() and not (folder / "config.json").is_file():
+        if not (folder / runs.METRICS).is_file() and not (folder / runs.CONFIG).is_file():
             raise FileNotFoundError(f"{folder} is not a training run folder (no config.json or metrics.jsonl).")
         self.clear(str(folder))
         self.reopened = True
-        config = _read_json(folder / "config.json")
+        config = runs.read_json(folder / runs.CONFIG)
         self.run_settings = config
-        records = list(_read_jsonl(folder / "metrics.jsonl"))
+        records = runs.read_metrics(folder)
         self.series.extend([r["step"] for r in records], [r["loss"] for r in records])
         self.step = int(records[-1]["step"]) if records else 0
         self.total_steps = int(config.get("max_train_steps") or self.step)
@@ -243,13 +242,13 @@ class RunModel(QObject):
             self.last_loss, self.learning_rate = records[-1]["loss"], records[-1].get("lr")
         self.planned.emit(self.total_steps, 0)
         self.steps_added.emit()
-        for record in read_sample_index(folder):
-            path = folder / "samples" / record["file"]
+        for record in runs.read_sample_index(folder):
+            path = folder / runs.SAMPLES / record["file"]
             if path.is_file():
                 self._add_sample(
                     SampleImage(record["step"], record.get("prompt_index", 0), record["prompt"], str(path))
                 )
-        self.checkpoints = checkpoint_folders(folder)
+        self.checkpoints = [(step, str(path)) for step, path in runs.checkpoint_dirs(folder)]
         lora = folder / LORA_FILENAME
         self.lora_files = sorted(str(p) for p in folder.glob("*.safetensors")) if lora.is_file() else []
         stopped = not lora.is_file() or self.step < self.total_steps
@@ -266,44 +265,3 @@ class RunModel(QObject):
             files=tuple(self.lora_files),
         )
         self.run_finished.emit(self.result)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _read_jsonl(path: Path):
-    """The records of a JSON-lines file; a line cut short by a crash is skipped."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return
-    for line in text.splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            yield record
-
-
-def read_sample_index(output_dir: Path) -> list[dict]:
-    """``samples/index.jsonl`` of a run, read without importing the engine (which loads torch)."""
-    return [r for r in _read_jsonl(output_dir / "samples" / "index.jsonl") if "file" in r and "step" in r]
-
-
-def checkpoint_folders(output_dir: Path) -> list[tuple[int, str]]:
-    """Complete checkpoints (``checkpoints/step_N`` with its state file), oldest first."""
-    root = output_dir / "checkpoints"
-    if not root.is_dir():
-        return []
-    found = []
-    for entry in root.iterdir():
-        match = _STEP_DIR.match(entry.name)
-        if match and (entry / "state.json").is_file():
-            found.append((int(match.group(1)), str(entry)))
-    return sorted(found)

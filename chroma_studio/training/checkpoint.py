@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -24,11 +23,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-logger = logging.getLogger(__name__)
+from chroma_studio.runs import CHECKPOINT_STATE as STATE
+from chroma_studio.runs import CHECKPOINTS, checkpoint_dirs
 
-CHECKPOINTS = "checkpoints"
-STATE = "state.json"
-_STEP_DIR = re.compile(r"^step_(\d+)$")
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -51,19 +49,6 @@ class Identity:
             for k in names
             if other.get(k) != getattr(self, k)
         ]
-
-
-def checkpoint_dirs(output_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints, oldest first."""
-    root = Path(output_dir) / CHECKPOINTS
-    if not root.is_dir():
-        return []
-    found = []
-    for entry in root.iterdir():
-        match = _STEP_DIR.match(entry.name)
-        if match and (entry / STATE).is_file():
-            found.append((int(match.group(1)), entry))
-    return sorted(found)
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:

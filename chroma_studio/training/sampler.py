@@ -17,11 +17,10 @@ from pathlib import Path
 import torch
 
 from chroma_studio.atomic import write_bytes_atomic
+from chroma_studio.runs import SAMPLE_INDEX as INDEX
+from chroma_studio.runs import SAMPLES
 from chroma_studio.training.events import SampleReady
 from chroma_studio.training.text import collate_text
-
-SAMPLES = "samples"
-INDEX = "index.jsonl"
 
 
 @dataclass(frozen=True)
@@ -132,17 +131,3 @@ def _append_index(folder: Path, step: int, index: int, path: Path, settings: Sam
     }
     with open(folder / INDEX, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(record) + "\n")
-
-
-def read_index(output_dir: str | Path) -> list[dict]:
-    """The sample index of a run; a line cut short by a crash is skipped."""
-    path = Path(output_dir) / SAMPLES / INDEX
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records

@@ -17,6 +17,7 @@ import torch
 
 from chroma_studio.config import ConfigError, TrainingConfig, errors, save_config
 from chroma_studio.paths import cache_dir
+from chroma_studio.runs import METRICS, read_metrics
 from chroma_studio.training import checkpoint as ckpt
 from chroma_studio.training.cache import EmbeddingCache, fingerprint_files
 from chroma_studio.training.caching import Stopped, cache_latents, cache_text, release_memory
@@ -47,7 +48,6 @@ from chroma_studio.training.step import StepInputs, flow_matching_loss
 from chroma_studio.training.text import collate_text
 
 logger = logging.getLogger(__name__)
-METRICS = "metrics.jsonl"
 
 
 @dataclass(frozen=True)
@@ -341,17 +341,10 @@ class _Run:
     # -- outputs ---------------------------------------------------------------------------------
     def open_metrics(self, start: int):
         """metrics.jsonl, keeping only the lines up to ``start`` (a resume replays the rest)."""
-        path = self.out / METRICS
-        kept = []
-        if start and path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    if json.loads(line)["step"] <= start:
-                        kept.append(line + "\n")
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    continue
         from chroma_studio.atomic import write_text_atomic
 
+        path = self.out / METRICS
+        kept = [json.dumps(r) + "\n" for r in read_metrics(self.out) if r["step"] <= start] if start else []
         write_text_atomic(path, "".join(kept))
         return open(path, "a", encoding="utf-8")
 

@@ -11,8 +11,8 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from chroma_studio.gui import desktop
-from chroma_studio.gui.run_model import checkpoint_folders
 from chroma_studio.gui.worker import CallWorker, import_engine
+from chroma_studio.runs import checkpoint_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class ExportPanelWidget(QGroupBox):
             self.last_path = ""
         current = combo.currentData() if same_run and combo.currentIndex() < combo.count() - 1 else None
         combo.clear()
-        for step, _path in checkpoint_folders(Path(run_dir)) if run_dir else []:
+        for step, _path in checkpoint_dirs(Path(run_dir)) if run_dir else []:
             combo.addItem(f"Step {step}", step)
         found = combo.findData(current)
         combo.setCurrentIndex(found if found >= 0 else combo.count() - 1)  # else the newest

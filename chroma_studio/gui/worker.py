@@ -136,15 +136,20 @@ class CallWorker(_ThreadedWorker):
 
 
 class _EngineWorker(_ThreadedWorker):
-    """Engine work: events through one signal, and a thread-safe control to stop or steer it."""
+    """Engine work on a config: events through one signal, and a thread-safe control to steer it.
+
+    ``environment`` (e.g. HF_ENDPOINT from the settings) is applied in the worker thread first.
+    """
 
     event_emitted = Signal(object)  # an event dataclass from chroma_studio.training.events
 
-    def __init__(self) -> None:
+    def __init__(self, config: Any, environment: dict[str, str] | None = None) -> None:
         super().__init__()
         from chroma_studio.training.control import TrainingControl  # no torch: a plain module
 
         self.control = TrainingControl()
+        self.config = config
+        self.environment = dict(environment or {})
 
     def stop(self) -> None:
         self.control.stop()
@@ -163,11 +168,6 @@ class _EngineWorker(_ThreadedWorker):
 class TrainingWorker(_EngineWorker):
     """One training run. ``control`` pauses, resumes, stops (with a checkpoint), samples and saves."""
 
-    def __init__(self, config: Any, environment: dict[str, str] | None = None) -> None:
-        super().__init__()
-        self.config = config
-        self.environment = dict(environment or {})
-
     def _work(self) -> Any:
         apply_environment(self.environment)
         trainer = import_engine("chroma_studio.training.trainer")
@@ -176,11 +176,6 @@ class TrainingWorker(_EngineWorker):
 
 class ModelDownloadWorker(_EngineWorker):
     """Fetch (or build, for the demo) every model file a config needs; progress as events."""
-
-    def __init__(self, config: Any, environment: dict[str, str] | None = None) -> None:
-        super().__init__()
-        self.config = config
-        self.environment = dict(environment or {})
 
     def _work(self) -> Any:
         apply_environment(self.environment)

@@ -21,8 +21,6 @@ class StackMeasurement:
     single_blocks: int
     image_tokens: int
     text_tokens: int
-    lora_target: str | None
-    checkpointing: bool
     train_peak_bytes: int  # forward + backward of the flow-matching loss
     inference_peak_bytes: int  # one no-grad forward
 
@@ -81,45 +79,22 @@ def build_transformer(
     return model
 
 
-def checkpoint_blocks(model: Any) -> None:
-    """Checkpoint every block with all its arguments, as the engine does (the mask stays on)."""
-    import functools
-
-    from torch.utils.checkpoint import checkpoint
-
-    for block in [*model.transformer_blocks, *model.single_transformer_blocks]:
-        plain = block.forward
-
-        @functools.wraps(plain)
-        def forward(*args, _plain=plain, **kwargs):
-            import torch
-
-            if torch.is_grad_enabled():
-                return checkpoint(_plain, *args, use_reentrant=False, **kwargs)
-            return _plain(*args, **kwargs)
-
-        block.forward = forward
-
-
 def measure_stack(
     double_blocks: int,
     single_blocks: int,
     *,
     image_tokens: int,
     text_tokens: int = 64,
-    lora_target: str | None = "all",
-    rank: int = 16,
-    checkpointing: bool = True,
     device: str = "cpu",
-    model: Any = None,
+    model: Any,
 ) -> StackMeasurement:
-    """Peak bytes of a flow-matching training step and of a no-grad forward of a reduced-depth model."""
+    """Peak bytes of a flow-matching training step and of a no-grad forward of a reduced-depth model.
+
+    ``model`` comes from build_transformer; checkpoint its blocks first (the engine's
+    ``enable_masked_checkpointing``) to measure a checkpointed step.
+    """
     import torch
 
-    if model is None:
-        model = build_transformer(double_blocks, single_blocks, lora_target=lora_target, rank=rank, device=device)
-        if checkpointing:
-            checkpoint_blocks(model)
     side = round(image_tokens**0.5)
     generator = torch.Generator(device=device).manual_seed(2)
     latents = torch.randn(1, side * side, 64, generator=generator, device=device)
@@ -163,8 +138,6 @@ def measure_stack(
         single_blocks=single_blocks,
         image_tokens=side * side,
         text_tokens=text_tokens,
-        lora_target=lora_target,
-        checkpointing=checkpointing,
         train_peak_bytes=train_peak,
         inference_peak_bytes=live.peak,
     )

@@ -52,7 +52,7 @@ def adapter_config_dict(rank: int, alpha: float, target_pattern: str) -> dict[st
     return {"r": rank, "lora_alpha": alpha, "target_modules": target_pattern, "init_lora_weights": "gaussian"}
 
 
-def save_diffusers_lora(
+def save_lora(
     path: str | Path,
     state: dict[str, torch.Tensor],
     *,
@@ -61,10 +61,24 @@ def save_diffusers_lora(
     target_pattern: str,
     info: dict[str, Any],
     dtype: torch.dtype = torch.float32,
+    fmt: str = "diffusers",
 ) -> Path:
-    """Write the main LoRA file atomically and return its path."""
-    tensors = diffusers_lora_tensors(state, alpha, dtype)
+    """Write a LoRA file atomically, in the main (diffusers) layout or kohya's; return its path."""
     metadata = header_metadata(adapter_config_dict(rank, alpha, target_pattern), info)
+    if fmt == "diffusers":
+        tensors = diffusers_lora_tensors(state, alpha, dtype)
+    else:
+        from chroma_studio.training.kohya import to_kohya
+
+        tensors = to_kohya(state, alpha, dtype)
+        metadata.update(  # what sd-scripts-based tools read
+            {
+                "ss_network_module": "networks.lora_flux",
+                "ss_network_dim": str(rank),
+                "ss_network_alpha": str(alpha),
+                "ss_base_model_version": "chroma",
+            }
+        )
     write_bytes_atomic(path, save(tensors, metadata=metadata))
     return Path(path)
 
@@ -78,32 +92,6 @@ def read_header(path: str | Path) -> dict[str, str]:
 
 KOHYA_FILENAME = "chroma_lora_kohya.safetensors"
 FORMATS = ("diffusers", "kohya")
-
-
-def save_kohya_lora(
-    path: str | Path,
-    state: dict[str, torch.Tensor],
-    *,
-    rank: int,
-    alpha: float,
-    target_pattern: str,
-    info: dict[str, Any],
-    dtype: torch.dtype = torch.float32,
-) -> Path:
-    """Write the kohya-layout copy atomically (sd-scripts' ``ss_`` keys plus ours in the header)."""
-    from chroma_studio.training.kohya import to_kohya
-
-    metadata = header_metadata(adapter_config_dict(rank, alpha, target_pattern), info)
-    metadata.update(
-        {
-            "ss_network_module": "networks.lora_flux",
-            "ss_network_dim": str(rank),
-            "ss_network_alpha": str(alpha),
-            "ss_base_model_version": "chroma",
-        }
-    )
-    write_bytes_atomic(path, save(to_kohya(state, alpha, dtype), metadata=metadata))
-    return Path(path)
 
 
 def lora_filename(fmt: str, step: int | None = None) -> str:
@@ -143,8 +131,7 @@ def export_checkpoint(
         "software": "Chroma Studio",
     }
     target = output or run_dir / lora_filename(fmt, None if step is None else chosen)
-    writer = save_diffusers_lora if fmt == "diffusers" else save_kohya_lora
-    return writer(
+    return save_lora(
         target,
         load_file(str(found[chosen] / "lora.safetensors")),
         rank=identity["rank"],
@@ -152,4 +139,5 @@ def export_checkpoint(
         target_pattern=TARGET_PATTERNS[identity["targets"]],
         info=info,
         dtype=dtype,
+        fmt=fmt,
     )

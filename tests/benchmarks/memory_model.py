@@ -113,11 +113,12 @@ def stack_prediction(tokens: act.TokenCounts, counts: dict[str, int], dtype_byte
 
 
 def stack() -> dict[str, Any]:
-    from chroma_studio.hardware.calibrate_stack import build_transformer, checkpoint_blocks, measure_stack
+    from chroma_studio.hardware.calibrate_stack import build_transformer, measure_stack
+    from chroma_studio.training.checkpointing import enable_masked_checkpointing
 
     counts = {"double": 1, "single": 2}
     model = build_transformer(counts["double"], counts["single"], lora_target="all")
-    checkpoint_blocks(model)
+    enable_masked_checkpointing(model)
     m = measure_stack(counts["double"], counts["single"], image_tokens=576, text_tokens=TEXT_TOKENS, model=model)
     predicted = stack_prediction(act.TokenCounts(m.image_tokens, m.text_tokens), counts)
     return {
@@ -204,7 +205,8 @@ def cuda() -> dict[str, Any] | None:
     if not torch.cuda.is_available():
         return None
     from chroma_studio.hardware.calibrate import measure_block
-    from chroma_studio.hardware.calibrate_stack import build_transformer, checkpoint_blocks, measure_stack
+    from chroma_studio.hardware.calibrate_stack import build_transformer, measure_stack
+    from chroma_studio.training.checkpointing import enable_masked_checkpointing
 
     result: dict[str, Any] = {"device": torch.cuda.get_device_name(0)}
     tokens = act.TokenCounts(4096, 128)  # 1024 px with a typical caption
@@ -218,7 +220,7 @@ def cuda() -> dict[str, Any] | None:
         }
     counts = {"double": 1, "single": 2}
     model = build_transformer(counts["double"], counts["single"], lora_target="all", device="cuda")
-    checkpoint_blocks(model)
+    enable_masked_checkpointing(model)
     torch.cuda.synchronize()
     weights = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+from support import copy_demo_images
 
 from chroma_studio.config import config_from_dict
-from chroma_studio.paths import resources_dir
-
-DEMO_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
 
 
 @pytest.fixture(scope="session")
@@ -31,12 +28,7 @@ def demo_pipeline(demo_model_dir):
 @pytest.fixture
 def small_dataset(tmp_path) -> Path:
     """Four real demo images with their captions, in a folder of their own."""
-    folder = tmp_path / "data"
-    folder.mkdir()
-    for name in DEMO_IMAGES:
-        for suffix in (".jpg", ".txt"):
-            shutil.copy(resources_dir() / "demo" / f"{name}{suffix}", folder / f"{name}{suffix}")
-    return folder
+    return copy_demo_images(tmp_path / "data")
 
 
 @pytest.fixture

@@ -6,23 +6,12 @@ from accelerate import init_empty_weights
 from diffusers import ChromaPipeline, ChromaTransformer2DModel
 from diffusers.loaders.lora_conversion_utils import _convert_kohya_flux_lora_to_diffusers
 from peft.tuners.lora import LoraLayer
+from support import transformer_inputs
 
 from chroma_studio.paths import resources_dir
 from chroma_studio.training import lora
-from chroma_studio.training.export import read_header, save_diffusers_lora
+from chroma_studio.training.export import read_header, save_lora
 from chroma_studio.training.kohya import to_kohya
-
-
-def transformer_inputs():
-    g = torch.Generator().manual_seed(0)
-    return dict(
-        hidden_states=torch.randn(1, 16, 64, generator=g),
-        encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
-        timestep=torch.tensor([0.5]),
-        img_ids=torch.zeros(16, 3),
-        txt_ids=torch.zeros(8, 3),
-        return_dict=False,
-    )
 
 
 @pytest.mark.parametrize(("target", "rank", "alpha"), [("all+ffs", 4, 8.0), ("all", 4, 1.0), ("tiny", 2, 2.0)])
@@ -35,7 +24,7 @@ def test_main_file_reloads_through_chroma_pipeline_at_the_trained_strength(
         for p in lora.lora_parameters(trained):
             p.normal_(0, 0.1)
         expected = trained(**transformer_inputs())[0]
-    path = save_diffusers_lora(
+    path = save_lora(
         tmp_path / "lora.safetensors",
         lora.get_lora_state(trained),
         rank=rank,

@@ -2,6 +2,7 @@ import pytest
 import torch
 from accelerate import init_empty_weights
 from diffusers import ChromaTransformer2DModel
+from support import transformer_inputs
 
 from chroma_studio.paths import resources_dir
 from chroma_studio.training.lora import TARGET_PATTERNS, add_lora, lora_parameters, target_module_names
@@ -44,15 +45,7 @@ def test_all_ffs_includes_single_block_proj_out_and_proj_mlp(real_layout):
 
 def test_a_fresh_lora_leaves_the_output_unchanged_and_trains_only_itself(demo_pipeline):
     transformer = demo_pipeline.transformer
-    g = torch.Generator().manual_seed(0)
-    inputs = dict(
-        hidden_states=torch.randn(1, 16, 64, generator=g),
-        encoder_hidden_states=torch.randn(1, 8, 32, generator=g),
-        timestep=torch.tensor([0.5]),
-        img_ids=torch.zeros(16, 3),
-        txt_ids=torch.zeros(8, 3),
-        return_dict=False,
-    )
+    inputs = transformer_inputs()
     with torch.no_grad():
         before = transformer(**inputs)[0]
     names = add_lora(transformer, rank=4, alpha=8, target="all")

@@ -3,17 +3,14 @@ demo run, and a check that no worker QThread outlives its test."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from qt_fixtures import no_running_qthreads, settings  # noqa: F401 (fixtures)
+from support import copy_demo_images
 
 from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption
-from chroma_studio.gui.session import AppSettings
-from chroma_studio.paths import resources_dir
 
-DEMO_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
 # A run of a few seconds on a CPU: the demo model at 128 px, samples at 64 px in 2 steps.
 TINY_DEMO = {
     "model_flavour": "demo",
@@ -30,46 +27,19 @@ TINY_DEMO = {
 }
 
 
-@pytest.fixture(autouse=True)
-def no_running_qthreads():
-    """Fail a test that leaves a worker QThread running (and stop it, so the next test is clean)."""
-    from chroma_studio.gui import worker
-
-    yield
-    left = worker.running_threads()
-    for thread in left:
-        thread.quit()
-        thread.wait(30_000)
-    assert not left, f"test left QThreads running: {[t.objectName() for t in left]}"
-
-
-@pytest.fixture
-def settings(tmp_path) -> AppSettings:
-    qsettings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    app_settings = AppSettings(qsettings)
-    app_settings.output_folder = str(tmp_path / "runs")
-    app_settings.cache_folder = str(tmp_path / "cache")
-    return app_settings
-
-
 @pytest.fixture
 def demo_folder(tmp_path) -> Path:
     """Four captioned demo images in a folder of their own."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name in DEMO_IMAGES:
-        for suffix in (".jpg", ".txt"):
-            shutil.copy(resources_dir() / "demo" / f"{name}{suffix}", folder / f"{name}{suffix}")
-    return folder
+    return copy_demo_images(tmp_path / "photos")
 
 
-def demo_summary(settings: dict | None = None) -> MachineSummary:
+def demo_summary(recommended: dict | None = None) -> MachineSummary:
     """A CPU machine whose recommendation is the tiny demo run."""
     return MachineSummary(
         devices=(DeviceInfo("CPU", "cpu"),),
         ram_total=16 * 1024**3,
         ram_available=8 * 1024**3,
-        recommended=PresetOption("recommended", "Recommended", "The demo fits.", dict(settings or TINY_DEMO)),
+        recommended=PresetOption("recommended", "Recommended", "The demo fits.", dict(recommended or TINY_DEMO)),
         reasons=("No supported GPU: the real model is not practical here; the demo model shows how it works.",),
         presets=(
             PresetOption(
@@ -86,7 +56,7 @@ def summary() -> MachineSummary:
 
 
 @pytest.fixture
-def window(qtbot, settings, summary):
+def window(qtbot, settings, summary):  # noqa: F811 (the fixture imported above)
     """The main window as launched, after the (fake) machine detection has answered."""
     from chroma_studio.gui.main_window import MainWindow
 

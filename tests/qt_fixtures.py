@@ -1,0 +1,30 @@
+"""Qt fixtures shared by the GUI and end-to-end tests (imported into their conftest files)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from chroma_studio.gui.session import AppSettings
+
+
+@pytest.fixture(autouse=True)
+def no_running_qthreads():
+    """Fail a test that leaves a worker QThread running (and stop it, so the next test is clean)."""
+    from chroma_studio.gui import worker
+
+    yield
+    left = worker.running_threads()
+    for thread in left:
+        thread.quit()
+        thread.wait(30_000)
+    assert not left, f"test left QThreads running: {[t.objectName() for t in left]}"
+
+
+@pytest.fixture
+def settings(tmp_path) -> AppSettings:
+    """App settings in a private file, with output and cache folders under tmp_path."""
+    app_settings = AppSettings(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    app_settings.output_folder = str(tmp_path / "runs")
+    app_settings.cache_folder = str(tmp_path / "cache")
+    return app_settings

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+import warnings
 
 SUBCOMMANDS = ("train", "export", "doctor", "estimate", "dataset")
 
@@ -33,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:  # the libraries' own deprecation chatter is not for users
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"diffusers\.")
     if args.command is None:
         from chroma_studio.gui.app import main as gui_main
 

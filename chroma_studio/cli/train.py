@@ -153,7 +153,7 @@ class ProgressPrinter:
         elif isinstance(event, ev.RunPlanned):
             self._line(
                 f"Training {event.total_steps} steps on {event.images} images "
-                f"({event.lora_modules} LoRA layers, {event.trainable_parameters / 1e6:.1f}M parameters)",
+                f"({event.lora_modules} LoRA layers, {_count(event.trainable_parameters)} parameters)",
                 final=True,
             )
         elif isinstance(event, ev.CheckpointSaved):
@@ -185,6 +185,10 @@ class ProgressPrinter:
         if self.tty or now - self.last_print > 10 or event.step == event.total_steps:
             self.last_print = now
             self._line(text, final=event.step == event.total_steps)
+
+
+def _count(value: int) -> str:
+    return f"{value / 1e6:.1f}M" if value >= 1e6 else f"{value:,}"
 
 
 def _amount(value: int, unit: str) -> str:

@@ -12,11 +12,12 @@ import logging
 from collections.abc import Iterable
 
 import torch
+from PIL import Image
 
 from chroma_studio.training.cache import EmbeddingCache, file_sha256
 from chroma_studio.training.control import TrainingControl
 from chroma_studio.training.data import Example
-from chroma_studio.training.events import Progress, Sink
+from chroma_studio.training.events import LogMessage, Progress, Sink
 from chroma_studio.training.models import Loader
 from chroma_studio.training.text import encode_prompts
 
@@ -99,9 +100,10 @@ def cache_latents(
     dtype: torch.dtype,
     sink: Sink,
     control: TrainingControl,
-) -> tuple[list[str], torch.nn.Module | None]:
-    """Make sure every example's latent is cached; return the keys (one per example) and the
-    VAE if it had to be loaded (on the CPU)."""
+) -> tuple[list[str | None], torch.nn.Module | None]:
+    """Make sure every example's latent is cached; return the keys (one per example; None for an
+    image that cannot be decoded, which is reported and left out) and the VAE if it had to be
+    loaded (on the CPU)."""
     from chroma_studio.dataset.images import load_training_image
 
     keys = [cache.latent_key(file_sha256(e.image), e.bucket) for e in examples]
@@ -117,7 +119,12 @@ def cache_latents(
             if control.stop_requested:
                 raise Stopped
             example = examples[index]
-            image = load_training_image(example.image, example.bucket)
+            try:
+                image = load_training_image(example.image, example.bucket)
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
+                sink(LogMessage("warning", f"{example.image}: cannot be read ({exc}); training goes on without it."))
+                keys[index] = None
+                continue
             pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
             pixels = pixels.view(image.height, image.width, 3).permute(2, 0, 1).float() / 127.5 - 1.0
             with torch.no_grad():

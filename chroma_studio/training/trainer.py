@@ -23,7 +23,7 @@ from chroma_studio.training.cache import EmbeddingCache, fingerprint_files
 from chroma_studio.training.caching import Stopped, cache_latents, cache_text, release_memory
 from chroma_studio.training.checkpointing import enable_masked_checkpointing
 from chroma_studio.training.control import Request, TrainingControl
-from chroma_studio.training.data import DataOrder, Example, load_examples, total_steps
+from chroma_studio.training.data import DataOrder, DatasetError, Example, load_examples, total_steps
 from chroma_studio.training.errors import TrainingError, describe_failure
 from chroma_studio.training.events import (
     CheckpointSaved,
@@ -69,7 +69,8 @@ def run_training(config: TrainingConfig, sink: Sink = null_sink, control: Traini
         return RunResult("stopped", 0, config.run.output_dir)
     except Exception as exc:
         failure = describe_failure(exc)
-        logger.error("training failed: %s\n%s", failure.message, failure.traceback)
+        logger.error("training failed: %s", failure.message)
+        logger.debug("%s", failure.traceback)
         sink(failure)
         return RunResult("failed", run.step, config.run.output_dir, failure=failure)
 
@@ -173,7 +174,12 @@ class _Run:
             offload=config.model.offload_during_startup,
             **common,
         )
-        self.latent_keys, self.vae = cache_latents(loader, self.cache, self.examples, **common)
+        latent_keys, self.vae = cache_latents(loader, self.cache, self.examples, **common)
+        usable = [i for i, key in enumerate(latent_keys) if key is not None]
+        if not usable:
+            raise DatasetError("None of the images could be read. Run `chroma-studio dataset check` on the folders.")
+        self.examples = [self.examples[i] for i in usable]
+        self.latent_keys = [latent_keys[i] for i in usable]
         self.sample_embeds = [self.cache.get("text", self.text_keys[p]) for p in prompts]
         if negative:
             self.negative_embeds = self.cache.get("text", self.text_keys[negative[0]])

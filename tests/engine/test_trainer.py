@@ -221,3 +221,13 @@ def test_a_stop_during_a_sample_pass_abandons_it(make_config, events):
 def test_logged_learning_rate_is_the_one_the_step_used(make_config, events):
     run_training(make_config(max_train_steps=3, lr_warmup_steps=2, learning_rate=3e-3), events)
     assert [round(e.lr, 6) for e in events.of(ev.StepLogged)] == [0.001, 0.002, 0.003]
+
+
+def test_an_unreadable_image_is_reported_and_left_out(make_config, small_dataset, events):
+    damaged = small_dataset / "rocket.jpg"
+    damaged.write_bytes(damaged.read_bytes()[:3000])  # the header reads; the pixels do not
+    result = run_training(make_config(max_train_steps=3), events)
+    assert result.status == "finished"
+    warnings = [e.message for e in events.of(ev.LogMessage) if e.level == "warning"]
+    assert any(str(damaged) in w and "training goes on without it" in w for w in warnings)
+    assert events.of(ev.RunPlanned)[0].images == 3

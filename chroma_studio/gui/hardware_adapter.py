@@ -53,7 +53,7 @@ def summarize(output_dir: str | os.PathLike | None = None) -> MachineSummary:
         ram_available=machine.ram_available,
         recommended=recommended,
         reasons=tuple(recommendation.reasons),
-        presets=tuple(_preset_options(best)),
+        presets=tuple(_preset_options(best, machine.ram_total)),
         notes=tuple(notes),
         machine=machine,
         device=best,
@@ -74,13 +74,13 @@ def _device_info(device: Any) -> DeviceInfo:
     return DeviceInfo(name, device.kind, device.total_bytes, device.free_bytes, ", ".join(details))
 
 
-def _preset_options(device: Any) -> list[PresetOption]:
+def _preset_options(device: Any, ram_total: int) -> list[PresetOption]:
     """Every shipped preset; those for this kind of device first, each saying whether it fits."""
     from chroma_studio import presets
 
     options = []
     for preset in presets.load_presets():
-        fits = preset.tier.matches(device.kind, device.total_bytes)
+        fits = preset.tier.matches_device(device, ram_total)  # a Mac by its RAM, a card by its memory
         kinds = " or ".join(_KIND_NAMES.get(k, k) for k in preset.tier.devices)
         needs = (
             f"a Mac with {preset.tier.memory_gb:g} GB"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,16 +12,21 @@ from pathlib import Path
 def write_atomic(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` to produce the file beside ``path``, fsync it, then rename it over ``path``.
 
-    On any failure the temporary file is removed and ``path`` keeps its previous content.
+    On any failure the temporary file is removed and ``path`` keeps its previous content. The new
+    file keeps the permissions of the one it replaces, or gets the usual ones (0666 less the
+    umask) when it is new: a temporary file starts private (0600), which would otherwise make a
+    user's caption or LoRA unreadable to other programs and users.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = _mode_for(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -40,6 +46,20 @@ def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8
             handle.write(text)
 
     write_atomic(path, write)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return usual_mode()
+
+
+def usual_mode(folder: bool = False) -> int:
+    """What ``open()`` or ``mkdir()`` would give under the current umask (0644 / 0755 typically)."""
+    umask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return (0o777 if folder else 0o666) & ~umask
 
 
 def _fsync_dir(folder: Path) -> None:

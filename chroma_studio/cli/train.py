@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import shlex
 import signal
 import sys
 import time
@@ -69,17 +71,32 @@ def run(args: argparse.Namespace) -> int:
         control.stop()
 
     previous = signal.signal(signal.SIGINT, on_interrupt)
+    trainer_log = logging.getLogger("chroma_studio.training.trainer")
+    level = trainer_log.level
+    if not args.verbose:  # a failure is printed once, by the printer, with its hint
+        trainer_log.setLevel(logging.CRITICAL)
     try:
         result = run_training(config, printer, control)
     finally:
         signal.signal(signal.SIGINT, previous)
+        trainer_log.setLevel(level)
     if result.status == "failed":
         return 1
     if result.status == "stopped":
-        print(f"Stopped at step {result.step}. Continue with: chroma-studio train {args.config} --resume")
+        print(f"Stopped at step {result.step}. Continue with: {resume_command(args)}")
         return 130
     print(f"Done: {result.lora_path}")
     return 0
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command that continues this run: the same config and overrides, plus --resume."""
+    parts = ["chroma-studio", "train", args.config]
+    if args.output_dir:
+        parts += ["--output-dir", args.output_dir]
+    if args.max_train_steps:
+        parts += ["--max-train-steps", str(args.max_train_steps)]
+    return shlex.join([*parts, "--resume"])
 
 
 def _dry_run(config, as_json: bool) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from chroma_studio.atomic import usual_mode
 from chroma_studio.runs import CHECKPOINT_STATE as STATE
 from chroma_studio.runs import CHECKPOINTS, checkpoint_dirs
 
@@ -79,6 +80,7 @@ def save_checkpoint(
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step}"
     tmp = Path(tempfile.mkdtemp(prefix=f".step_{step}.", dir=root))
+    tmp.chmod(usual_mode(folder=True))  # mkdtemp makes it private
     try:
         save_file(lora_state, str(tmp / "lora.safetensors"))
         training = {
@@ -123,6 +125,10 @@ class LoadedCheckpoint:
 def load_checkpoint(path: str | Path, identity: Identity) -> LoadedCheckpoint:
     """Read a checkpoint and check that it fits this run."""
     path = Path(path)
+    if not path.exists():
+        raise CheckpointError(
+            f"{path} does not exist. Give a checkpoints/step_N folder of a run, or its output folder."
+        )
     if path.name == CHECKPOINTS or (path / CHECKPOINTS).is_dir():
         latest = latest_checkpoint(path.parent if path.name == CHECKPOINTS else path)
         if latest is None:

@@ -45,7 +45,7 @@ def load_examples(config: TrainingConfig) -> tuple[list[Example], list[str]]:
         try:
             caption = read_caption(record.caption_path)
         except CaptionError as exc:
-            warnings.append(str(exc))
+            warnings.append(f"{exc} The image is left out of training until then.")
             continue
         if not caption:
             warnings.append(

@@ -43,7 +43,9 @@ def describe_failure(exc: BaseException) -> Failed:
     if isinstance(exc, ModelSourceError):
         return Failed(message, "Check the model paths in the settings.", trace)
     if isinstance(exc, CheckpointError):
-        return Failed(message, "Start without resuming, or pick another checkpoint.", trace)
+        return Failed(
+            message, "Resume with the settings the checkpoint was made with, or train into a new output folder.", trace
+        )
     if _is_oom(exc):
         return Failed(
             "The GPU ran out of memory.",

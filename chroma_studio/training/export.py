@@ -109,6 +109,8 @@ def export_checkpoint(
     from chroma_studio.training.lora import TARGET_PATTERNS
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir} does not exist or is not a folder; give a run's output folder.")
     found = dict(checkpoint_dirs(run_dir))
     if not found:
         raise CheckpointError(f"{run_dir} has no checkpoints; is it a Chroma Studio output folder?")

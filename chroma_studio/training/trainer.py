@@ -106,6 +106,8 @@ class _Run:
         if config.model.base_model_precision == "nf4-bnb":
             quantization = nf4_quantization_config(self.dtype)
         resume = self.find_resume()
+        if self.out.exists() and not self.out.is_dir():
+            raise TrainingError(f"The output folder {self.out} is a file, not a folder.", "Choose another output_dir.")
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             save_config(config, self.out / "config.json")
@@ -230,6 +232,14 @@ class _Run:
         if resume is not None:
             self.restore(resume)
         start = self.step
+        if start >= total:
+            self.sink(
+                LogMessage(
+                    "info",
+                    f"The run is already at step {start} of {total}; raise max_train_steps to "
+                    "train further. The LoRA files are written again.",
+                )
+            )
         self.sink(
             RunPlanned(
                 total, start, len(self.examples), per_epoch, sum(p.numel() for p in params), len(self.lora_modules)

@@ -126,3 +126,27 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(make_config, 
     assert f"Resumed from {run_dir / 'checkpoints' / f'step_{saved[-1]}'}" in err
     lines = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == list(range(1, saved[-1] + 3))
+
+
+def test_the_resume_hint_repeats_the_overrides():
+    from chroma_studio.cli import build_parser
+    from chroma_studio.cli.train import resume_command
+
+    args = build_parser().parse_args(["train", "my config.json", "--output-dir", "/r/x", "--max-train-steps", "9"])
+    assert resume_command(args) == "chroma-studio train 'my config.json' --output-dir /r/x --max-train-steps 9 --resume"
+
+
+def test_missing_paths_are_named_as_missing(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_an_output_folder_that_is_a_file_is_named(make_config, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    path = tmp_path / "config.json"
+    save_config(make_config(output_dir=str(blocker)), path)
+    assert main(["train", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"The output folder {blocker} is a file, not a folder." in err
+    assert err.count("is a file, not a folder") == 1  # printed once, not also by the log

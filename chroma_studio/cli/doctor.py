@@ -57,13 +57,7 @@ def _print_machine(machine: Any) -> None:
     print("Machine")
     print(f"  System:  {machine.os}, Python {machine.python}")
     for device in machine.devices:
-        details = []
-        if device.driver:
-            details.append(f"driver {device.driver}")
-        if device.cuda_driver_version:
-            details.append(f"CUDA {device.cuda_driver_version}")
-        if device.compute_capability:
-            details.append("compute {}.{}".format(*device.compute_capability))
+        details = device.details()
         suffix = f" ({', '.join(details)})" if details else ""
         print(f"  Device:  {device.describe()}{suffix}")
     print(f"  RAM:     {_gb(machine.ram_total)}, {_gb(machine.ram_available)} available")

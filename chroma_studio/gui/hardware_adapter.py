@@ -61,13 +61,7 @@ def summarize(output_dir: str | os.PathLike | None = None) -> MachineSummary:
 
 
 def _device_info(device: Any) -> DeviceInfo:
-    details = []
-    if device.driver:
-        details.append(f"driver {device.driver}")
-    if device.cuda_driver_version:
-        details.append(f"CUDA {device.cuda_driver_version}")
-    if device.compute_capability:
-        details.append("compute {}.{}".format(*device.compute_capability))
+    details = device.details()
     if device.unified_memory:
         details.append("unified memory (Metal working set)")
     name = device.name if device.kind != "cpu" else f"CPU ({device.name})"

@@ -59,6 +59,17 @@ class DeviceInfo:
             return self.compute_capability >= (8, 0)
         return True
 
+    def details(self) -> list[str]:
+        """Driver, CUDA driver version and compute capability, where known."""
+        details = []
+        if self.driver:
+            details.append(f"driver {self.driver}")
+        if self.cuda_driver_version:
+            details.append(f"CUDA {self.cuda_driver_version}")
+        if self.compute_capability:
+            details.append("compute {}.{}".format(*self.compute_capability))
+        return details
+
     def describe(self) -> str:
         memory = f"{self.total_bytes / GiB:.1f} GB"
         if self.kind == "cpu":

@@ -79,11 +79,18 @@ def _preset_options(device: Any, ram_total: int) -> list[PresetOption]:
         needs = (
             f"a Mac with {preset.tier.memory_gb:g} GB"
             if preset.tier.devices == ("mps",)
-            else (f"{preset.tier.memory_gb:g} GB {kinds} card")
+            else (f"{_article(preset.tier.memory_gb)} {preset.tier.memory_gb:g} GB {kinds} card")
         )
         note = f"Fits your {_KIND_NAMES.get(device.kind, device.kind)} device" if fits else f"Needs {needs}"
-        options.append(PresetOption(preset.key, preset.name, preset.description, dict(preset.settings), note, fits))
+        options.append(
+            PresetOption(preset.key, preset.name, preset.description, dict(preset.settings), note, fits, needs)
+        )
     return sorted(options, key=lambda o: (not o.fits, o.key))
+
+
+def _article(number: float) -> str:
+    """ "an" before a number said with a vowel sound (8, 11, 18, 80…), else "a"."""
+    return "an" if f"{number:g}".startswith(("8", "11", "18")) else "a"
 
 
 def estimate_text(config: TrainingConfig, summary: MachineSummary) -> str:

@@ -30,6 +30,7 @@ class PresetOption:
     settings: dict[str, Any] = field(default_factory=dict)
     note: str = ""  # e.g. "about 11 GB of your 12 GB" or "needs a 24 GB card"
     fits: bool | None = None
+    needs: str = ""  # the hardware it is made for: "a 12 GB NVIDIA or AMD card", "a Mac with 16 GB"
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,20 @@ class MachineSummary:
             return "CPU"
         name = device.name.replace("NVIDIA ", "").replace("GeForce ", "")
         return f"{name} {format_gb(device.total_bytes)}" if device.total_bytes else name
+
+    @property
+    def description(self) -> str:
+        """What this machine has, to follow "This machine has": "an NVIDIA GeForce RTX 4070 with 12 GB
+        and 32 GB of RAM", "no supported GPU (CPU only) and 16 GB of RAM"."""
+        device = self.devices[0] if self.devices else None
+        ram = f"{format_gb(self.ram_total)} of RAM" if self.ram_total else ""
+        if device is None or device.kind == "cpu":
+            return "no supported GPU (CPU only)" + (f" and {ram}" if ram else "")
+        if device.kind == "mps":  # a Mac's GPU shares its memory
+            memory = f" with {format_gb(self.ram_total)} of unified memory" if self.ram_total else ""
+            return f"{device.name}{memory}"
+        memory = f" with {format_gb(device.total_bytes)}" if device.total_bytes else ""
+        return f"{device.name}{memory}" + (f" and {ram}" if ram else "")
 
 
 def format_gb(value: float | None) -> str:

@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 PROJECT_FILTER = f"Chroma Studio project (*{PROJECT_SUFFIX})"
 LAST_STATE_KEY = "projects/untitled_state"
+NOTE_MS = 12_000  # how long a note stays in the status bar
 
 
 class MainWindow(QMainWindow):
@@ -124,6 +125,8 @@ class MainWindow(QMainWindow):
         self.header.train_requested.connect(self._on_header_train_requested)
         self.dataset_page.folders_changed.connect(self._on_dataset_page_folders_changed)
         self.dataset_page.trigger_word_changed.connect(self._on_dataset_page_trigger_word_changed)
+        self.dataset_page.usable_images_changed.connect(self.train_page.set_dataset_images)
+        self.train_page.note_posted.connect(self._on_train_page_note_posted)
         self.train_page.dataset_page_requested.connect(lambda: self.show_page("dataset"))
         self.train_page.samples_page_requested.connect(lambda: self.show_page("samples"))
         self.train_page.machine_page_requested.connect(lambda: self.show_page("machine"))
@@ -194,9 +197,12 @@ class MainWindow(QMainWindow):
         self.header.machine.set_summary(summary)
         self.machine_page.set_summary(summary)
         self.train_page.set_recommendation(summary.short_label, summary.recommended, list(summary.reasons))
-        self.train_page.set_presets(list(summary.presets))
+        self.train_page.set_presets(list(summary.presets), summary.description)
         if first and self.session.preset is None and summary.recommended is not None and not self.session.runs:
+            changed = self.session.dirty
             self.train_page.apply_preset(summary.recommended)
+            if not changed:  # the starting settings of a fresh project are not a change the user made
+                self.session.mark_unchanged()
         self.machine_detected.emit(summary)
 
     def _on_machine_page_recommendation_applied(self) -> None:
@@ -209,6 +215,9 @@ class MainWindow(QMainWindow):
         self.show_page("train")
         if not self.controller.running:
             self.train_page.start()
+
+    def _on_train_page_note_posted(self, text: str) -> None:
+        self.statusBar().showMessage(text, NOTE_MS)
 
     def _on_model_status_changed(self, status: str) -> None:
         self.header.set_run_status(status)

@@ -55,8 +55,8 @@ def load_examples(config: TrainingConfig) -> tuple[list[Example], list[str]]:
         examples.append(Example(record.path, caption, bucket, max(1, record.repeats)))
     if not examples:
         raise DatasetError(
-            f"No usable images in {', '.join(folders)}. Add .jpg, .png or .webp images"
-            " (captions as .txt files with the same name)."
+            f"No usable images in {', '.join(folders)}. Add images (JPEG, PNG, WebP and other common formats),"
+            " each with its caption in a .txt file of the same name."
         )
     return examples, warnings
 

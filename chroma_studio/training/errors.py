@@ -34,17 +34,18 @@ def describe_failure(exc: BaseException) -> Failed:
 
     trace = "".join(traceback.format_exception(exc))
     message = str(exc) or type(exc).__name__
+    # Errors written for the user carry no traceback: it would only bury the message.
     if isinstance(exc, TrainingError):
-        return Failed(message, exc.hint, trace)
+        return Failed(message, exc.hint)
     if isinstance(exc, ConfigError):
-        return Failed(message, "Fix the settings named above and start again.", trace)
+        return Failed(message, "Fix the settings named above and start again.")
     if isinstance(exc, DatasetError):
-        return Failed(message, "Check the dataset folders, then start again.", trace)
+        return Failed(message, "Check the dataset folders, then start again.")
     if isinstance(exc, ModelSourceError):
-        return Failed(message, "Check the model paths in the settings.", trace)
+        return Failed(message, "Check the model paths in the settings.")
     if isinstance(exc, CheckpointError):
         return Failed(
-            message, "Resume with the settings the checkpoint was made with, or train into a new output folder.", trace
+            message, "Resume with the settings the checkpoint was made with, or train into a new output folder."
         )
     if _is_oom(exc):
         return Failed(

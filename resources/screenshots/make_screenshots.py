@@ -117,10 +117,10 @@ def main() -> int:
         window.show_page("machine")
         shot("03-machine")
 
-        window.session.update(**RUN)
         window.show_page("train")
-        shot("04-train")
+        shot("04-train")  # as recommended for this machine
 
+        window.session.update(**RUN)  # a short run: the big button now says it would put back the recommended settings
         train = window.train_page
         train.advanced_toggle.setChecked(True)
         train.form.rows["resolution"].editor.setValue(500)

@@ -29,11 +29,11 @@ def test_hub_errors_explain_what_to_do():
     assert "HF_ENDPOINT" in failed.hint and "offline" in failed.hint
 
 
-def test_written_errors_keep_their_hint_and_everything_keeps_its_traceback():
+def test_written_errors_keep_their_hint_and_unexpected_ones_their_traceback():
     try:
         raise TrainingError("Bad thing.", "Do this.")
     except TrainingError as exc:
         failed = describe_failure(exc)
-    assert (failed.message, failed.hint) == ("Bad thing.", "Do this.")
-    assert "TrainingError" in failed.traceback
-    assert describe_failure(ValueError("odd")).hint.startswith("This is unexpected")
+    assert (failed.message, failed.hint, failed.traceback) == ("Bad thing.", "Do this.", "")
+    unexpected = describe_failure(ValueError("odd"))
+    assert unexpected.hint.startswith("This is unexpected") and "ValueError: odd" in unexpected.traceback

@@ -56,11 +56,14 @@ def summary() -> MachineSummary:
 
 
 @pytest.fixture
-def window(qtbot, settings, summary):  # noqa: F811 (the fixture imported above)
+def window(qtbot, settings, summary, monkeypatch):  # noqa: F811 (the fixture imported above)
     """The main window as launched, after the (fake) machine detection has answered."""
     from chroma_studio.gui.main_window import MainWindow
 
     win = MainWindow(settings, detector=lambda: summary)
+    # Widgets are closed before this fixture ends: a test that fails while a run is on must not wait
+    # for an answer to "Stop the training and close?" there.
+    monkeypatch.setattr(win, "ask_to_stop_on_close", lambda: True)
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.machine_detected, timeout=10_000):
         win.show()

@@ -123,7 +123,8 @@ def test_badges_for_missing_caption_and_damaged_images(page, qtbot, tmp_path):
     broken = page.filter_model.mapFromSource(page.model.index(row_of(page, "broken.png")))
     page.grid.setCurrentIndex(broken)
     assert "broken.png" in page.editor.title.text()
-    assert page.editor.info.text().startswith("This file is damaged")
+    assert page.editor.info.text() == "left out of training"
+    assert page.editor.problem.text().startswith("Left out of training: broken.png is damaged")
     assert not page.editor.edit.isEnabled()
 
 
@@ -150,18 +151,24 @@ def test_stats_panel_and_resolution(page, qtbot, tmp_path):
     page.set_trigger_word("sks")
     qtbot.waitUntil(lambda: page.stats_widget.stats().trigger_word == "sks")
     stats = page.stats_widget.stats()
-    assert (stats.images, stats.unusable) == (6, 1)
-    assert stats.captioned == 3 and stats.with_trigger == 2
-    assert stats.smallest == (256, 256)
-    assert page.stats_widget.captions.text() == "3 of 5 have one"
-    assert sum(n for _, n in page.stats_widget.buckets.rows()) == 5
-    assert stats.resolution == 512 and stats.buckets == {(576, 448): 3, (512, 512): 1, (832, 320): 1}
+    # broken.png (the scan) and cut.jpg (the check) cannot be decoded: training leaves them out
+    assert (stats.images, stats.unusable) == (6, 2)
+    assert stats.captioned == 2 and stats.with_trigger == 1
+    assert stats.smallest == (640, 480)
+    assert page.stats_widget.captions.text() == "2 of 4 have one"
+    assert page.stats_widget.images.text() == "4 to train; left out: 2 damaged files"
+    assert sum(n for _, n in page.stats_widget.buckets.rows()) == 4
+    assert stats.resolution == 512 and stats.buckets == {(576, 448): 3, (832, 320): 1}
     page.set_resolution(1024)
     qtbot.waitUntil(lambda: page.stats_widget.stats().resolution == 1024)
     assert "Training shapes at 1024 px" in page.stats_widget.buckets_label.text()
     assert page.model.problems(row_of(page, "red.png")) == ("below-resolution",)  # 640x480 for 1152x896
+    make_image(folder / "tiny.png", size=(256, 256))
+    with qtbot.waitSignal(page.images_checked, timeout=WAIT_MS):
+        page.rescan()
     page.set_resolution(2048)
-    assert "too-small" in page.model.problems(row_of(page, "cut.jpg"))  # 256 px enlarged 8x
+    assert "too-small" in page.model.problems(row_of(page, "tiny.png"))  # 256 px enlarged 8x
+    assert page.model.problems(row_of(page, "cut.jpg")) == ("corrupt",)  # left out: no size problems
 
 
 def test_trigger_word_field(page, qtbot):

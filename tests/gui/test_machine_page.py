@@ -28,9 +28,12 @@ def test_gpu_machine_names_the_card_on_the_train_button(qtbot, window):
         reasons=("int8: bf16 needs 27.5 GB, you have 11 GB free.",),
     )
     window.set_machine_summary(summary)
-    assert window.train_page.recommended_button.text() == (
-        "Train with the recommended settings for your RTX 4070 12 GB"
-    )
+    page = window.train_page
+    # the settings are still the ones recommended before: the big button says it would change them
+    assert page.recommended_button.text() == "Reset to the recommended settings and train"
+    assert "RTX 4070 12 GB" in page.recommended_button.toolTip()
+    window.machine_page.apply_button.click()
+    assert page.recommended_button.text() == "Train with the recommended settings for your RTX 4070 12 GB"
     assert "RTX 4070" in window.header.machine.machine_label.text()
     assert "int8" in window.machine_page.reasons_label.text()
 
@@ -79,3 +82,26 @@ def test_download_progress_is_shown_in_bytes(qtbot, window):
     page._on_download_event_emitted(Progress("Downloading lodestones/Chroma1-Base", 3 * 10**9, 12 * 10**9, "B"))
     assert page.download_bar.value() == page.download_bar.maximum() // 4
     assert page.download_label.text() == "Downloading lodestones/Chroma1-Base: 3.00 GB of 12.00 GB"
+
+
+def test_the_demo_model_is_built_not_downloaded(qtbot, window):
+    page = window.machine_page
+    page.flavour_buttons["demo"].click()
+    assert page.download_button.text() == "Build the demo model"
+    assert "needs no download" in page.download_button.toolTip()
+    page.flavour_buttons["base"].click()
+    assert page.download_button.text() == "Download the model now"
+
+
+def test_the_flavour_the_recommendation_chose_is_marked_recommended(qtbot, window):
+    page = window.machine_page
+    marked = [flavour for flavour, button in page.flavour_buttons.items() if "recommended" in button.text()]
+    assert marked == ["demo"]  # this CPU machine is recommended the demo model
+    gpu = MachineSummary(
+        devices=(DeviceInfo("NVIDIA GeForce RTX 4090", "cuda", 24 * GB, 23 * GB),),
+        ram_total=64 * GB,
+        recommended=PresetOption("recommended", "Recommended", "", {"base_model_precision": "int8-quanto"}),
+    )
+    window.set_machine_summary(gpu)
+    marked = [flavour for flavour, button in page.flavour_buttons.items() if "recommended" in button.text()]
+    assert marked == ["base"]  # no flavour in the recommendation: the default one

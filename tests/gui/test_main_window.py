@@ -56,3 +56,19 @@ def test_pages_are_reached_from_the_header(qtbot, window):
         qtbot.mouseClick(window.header.nav_buttons[key], Qt.MouseButton.LeftButton)
         assert window.current_page() == key
         assert window.header.nav_buttons[key].isChecked()
+
+
+def test_a_fresh_project_is_not_marked_as_changed(qtbot, window):
+    # the machine was detected and its recommended settings taken: the user changed nothing yet
+    assert window.session.preset == "recommended"
+    assert window.windowTitle() == "Untitled project — Chroma Studio"
+    window.session.update(lora_rank=8)
+    assert window.windowTitle() == "Untitled project* — Chroma Studio"
+
+
+def test_the_header_button_reads_naturally_during_a_run(qtbot, window):
+    header = window.header
+    header.set_run_status("running")
+    assert header.train_button.text() == "Show training"
+    header.set_run_status("finished")
+    assert header.train_button.text() == "Train ▶"

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 
+from chroma_studio import runs
 from chroma_studio.gui.pages.samples import SamplesPage
 from chroma_studio.gui.run_model import RunModel
 from chroma_studio.gui.widgets.gallery import SampleGridModel
@@ -94,3 +95,80 @@ def test_new_samples_add_columns_in_step_order(qtbot):
         grid.add_sample(SampleImage(step, 0, "p", f"/nowhere/{step}.png"))
     assert grid.steps == [0, 50, 100]
     assert grid.sample_at(grid.index(0, 1)).step == 50
+
+
+def combo_fits(combo) -> bool:
+    """Whether the combo box's current text fits in its text field."""
+    from PySide6.QtWidgets import QStyle, QStyleOptionComboBox
+
+    option = QStyleOptionComboBox()
+    combo.initStyleOption(option)
+    field = combo.style().subControlRect(
+        QStyle.ComplexControl.CC_ComboBox, option, QStyle.SubControl.SC_ComboBoxEditField, combo
+    )
+    return field.width() >= combo.fontMetrics().horizontalAdvance(combo.currentText())
+
+
+@pytest.fixture
+def live_page(qtbot, tmp_path):
+    """The Samples page on screen while a run adds samples: two prompts at steps 0, 100, …, 1000."""
+    from chroma_studio.gui.run_model import SampleImage
+
+    model = RunModel()
+    page = SamplesPage(model)
+    qtbot.addWidget(page)
+    page.resize(1100, 800)
+    page.show()  # shown before any sample arrives, as when it is watched during a run
+    for step in range(0, 1001, 100):
+        for p, prompt in enumerate(PROMPTS):
+            image = QImage(64, 64, QImage.Format.Format_RGB32)
+            image.fill(QColor(step % 256, 80 * p, 120))
+            path = tmp_path / f"step_{step:06d}_p{p}.png"
+            assert image.save(str(path))
+            sample = SampleImage(step, p, prompt, str(path))
+            model.samples.append(sample)
+            model.sample_added.emit(sample)
+    yield page
+    page.gallery.model.wait_for_thumbnails()
+    page.compare.setParent(None)
+
+
+def test_step_pickers_show_the_whole_step_number(qtbot, live_page, tmp_path):
+    compare = live_page.compare
+    assert compare.right_combo.currentText() == "Step 1000"
+    qtbot.waitUntil(lambda: combo_fits(compare.right_combo))  # "Step 1000", not "Step 100"
+    compare.left_combo.setCurrentIndex(compare.left_combo.count() - 1)
+    qtbot.waitUntil(lambda: combo_fits(compare.left_combo))
+
+    export = live_page.export
+    for step in (100, 1000):
+        checkpoint = tmp_path / "run" / "checkpoints" / f"step_{step}"
+        checkpoint.mkdir(parents=True)
+        (checkpoint / runs.CHECKPOINT_STATE).write_text("{}")
+    export.set_run(str(tmp_path / "run"))
+    assert export.step_combo.currentText() == "Step 1000"
+    qtbot.waitUntil(lambda: combo_fits(export.step_combo))
+
+
+def test_step_headers_stay_over_their_pictures_when_the_grid_scrolls(qtbot, live_page):
+    view = live_page.gallery.view
+    header, bar = view.horizontalHeader(), view.horizontalScrollBar()
+    grid = live_page.gallery.model
+
+    def aligned() -> bool:
+        if header.geometry().left() != view.viewport().geometry().left():
+            return False
+        columns = range(grid.columnCount())
+        return all(header.sectionViewportPosition(c) == view.visualRect(grid.index(0, c)).x() for c in columns)
+
+    # a run that is watched follows the newest step: the last column ends at the right edge
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
+    last = view.visualRect(grid.index(0, grid.columnCount() - 1))
+    assert last.right() + 1 == view.viewport().width()
+    assert header.offset() == bar.value()
+    assert aligned()
+    for value in (0, bar.maximum() // 3, bar.maximum() - 7):  # anywhere, even mid-column
+        bar.setValue(value)
+        assert header.offset() == value and aligned()
+    live_page.resize(900, 800)  # a narrower window keeps them together too
+    qtbot.waitUntil(lambda: header.offset() == bar.value() and aligned())

@@ -134,10 +134,12 @@ def test_stop_midway_then_reopen_the_run(qtbot, window, demo_folder, monkeypatch
     assert page.stack.currentWidget() is page.run_view
 
 
-def test_a_broken_dataset_shows_the_error_dialog_with_the_hint(qtbot, window, tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    window.dataset_page.set_folders([str(empty)])
+def test_a_broken_dataset_shows_the_error_dialog_with_the_hint(qtbot, window, demo_folder):
+    # The Dataset page saw four images; they are deleted behind its back, so only training finds out.
+    with qtbot.waitSignal(window.dataset_page.images_loaded, timeout=RUN_TIMEOUT):
+        window.dataset_page.set_folders([str(demo_folder)])
+    for image in demo_folder.glob("*.jpg"):
+        image.unlink()
     page = window.train_page
     model = window.controller.model
     with qtbot.waitSignals([model.run_failed, window.controller.run_ended], timeout=RUN_TIMEOUT):
@@ -145,7 +147,7 @@ def test_a_broken_dataset_shows_the_error_dialog_with_the_hint(qtbot, window, tm
     assert "No usable images" in model.failure.message
     dialog = page.failure_dialog
     assert dialog is not None and dialog.isVisible()
-    assert "No usable images" in dialog.text() and str(empty) in dialog.text()
+    assert "No usable images" in dialog.text() and str(demo_folder) in dialog.text()
     assert "Check the dataset folders" in dialog.informativeText()
     assert page.run_view.outcome.property("kind") == "failed"
     dialog.accept()

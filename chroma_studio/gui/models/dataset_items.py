@@ -47,6 +47,7 @@ PROBLEM_KINDS: tuple[ProblemKind, ...] = (
     ProblemKind(BELOW_RESOLUTION, "Smaller than the training resolution", "Low resolution", "notice"),
     ProblemKind("huge", "Very large images", "Huge", "notice"),
 )
+DAMAGED = "corrupt"  # the kind of a file that cannot be read or decoded
 KINDS_BY_KEY = {kind.key: kind for kind in PROBLEM_KINDS}
 _ORDER = {kind.key: rank for rank, kind in enumerate(PROBLEM_KINDS)}
 
@@ -91,7 +92,24 @@ class DatasetItem:
 
     @property
     def usable(self) -> bool:
-        return self.width > 0 and self.height > 0
+        """Whether it trains: its size could be read and the check did not find it damaged.
+
+        Training leaves a file that cannot be decoded out (with a warning), so such a file counts
+        as unusable here too: no training shape, no caption problems, no caption edits.
+        """
+        return self.width > 0 and self.height > 0 and DAMAGED not in self.image_problems
+
+    @property
+    def trains(self) -> bool:
+        """Whether training takes it: a usable image whose caption (if any) can be read."""
+        return self.usable and not self.caption_error
+
+    @property
+    def left_out_reason(self) -> str:
+        """Why training leaves this image file out ("" when it is usable; see ``caption_error`` too)."""
+        if self.usable:
+            return ""
+        return next(iter(self.image_problems.values()), "cannot be read")
 
     @property
     def has_caption(self) -> bool:
@@ -170,7 +188,8 @@ def items_from_scan(
 class DatasetStats:
     images: int = 0  # rows, the unreadable files included
     per_epoch: int = 0  # counting folder repeats
-    unusable: int = 0  # image files that cannot be read
+    unusable: int = 0  # image files that cannot be read or decoded: training leaves them out
+    caption_unreadable: int = 0  # usable images whose caption cannot be read: training leaves them out too
     smallest: tuple[int, int] | None = None
     median: tuple[int, int] | None = None
     resolution: int = 1024
@@ -181,6 +200,11 @@ class DatasetStats:
     problems: dict[str, int] = field(default_factory=dict)  # kind -> images
     with_problems: int = 0  # images with at least one problem
 
+    @property
+    def trainable(self) -> int:
+        """Images training takes (not the damaged ones, nor those with an unreadable caption)."""
+        return self.images - self.unusable - self.caption_unreadable
+
 
 def compute_stats(
     items: Sequence[DatasetItem], kinds: Sequence[Sequence[str]], resolution: int, trigger_word: str = ""
@@ -188,15 +212,16 @@ def compute_stats(
     """Figures for the stats panel; ``kinds[i]`` are the problem kinds of ``items[i]``."""
     usable = [item for item in items if item.usable]
     by_pixels = sorted(usable, key=lambda item: item.pixels)
-    buckets = Counter(item.bucket(resolution) for item in usable)
+    buckets = Counter(item.bucket(resolution) for item in usable if item.trains)
     captioned = [item for item in usable if item.has_caption and not item.caption_error]
     with_trigger = sum(1 for item in captioned if trigger_word and contains_word(item.caption or "", trigger_word))
     problems = Counter(kind for item_kinds in kinds for kind in item_kinds)
     median = by_pixels[len(by_pixels) // 2] if by_pixels else None
     return DatasetStats(
         images=len(items),
-        per_epoch=sum(item.repeats for item in usable),
+        per_epoch=sum(item.repeats for item in usable if item.trains),
         unusable=len(items) - len(usable),
+        caption_unreadable=sum(1 for item in usable if item.caption_error),
         smallest=(by_pixels[0].width, by_pixels[0].height) if by_pixels else None,
         median=(median.width, median.height) if median else None,
         resolution=resolution,

@@ -192,7 +192,11 @@ class DatasetModel(QAbstractListModel):
         if item.usable:
             bucket = item.bucket(self._resolution)
             shape = f" · trains as {bucket[0]}×{bucket[1]}" if bucket else ""
+            if item.caption_error:
+                shape = " · left out of training until its caption can be read"
             lines.append(f"{item.width}×{item.height}{shape}")
+        else:
+            lines.append("Left out of training")
         if item.caption:
             caption = item.caption[:TOOLTIP_CAPTION_CHARS] + ("…" if len(item.caption) > TOOLTIP_CAPTION_CHARS else "")
             lines.append(f"<i>{html.escape(caption)}</i>")

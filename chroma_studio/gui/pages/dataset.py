@@ -30,6 +30,7 @@ from chroma_studio.gui.widgets.drop_zone import dropped_paths, folders_for_paths
 log = logging.getLogger(__name__)
 
 STATS_DELAY_MS = 150
+TRIGGER_HINT = "Optional. Not added to captions for you: type it, then use <i>Add trigger word…</i>"
 
 
 class DatasetPage(DatasetLayout):
@@ -37,6 +38,8 @@ class DatasetPage(DatasetLayout):
     trigger_word_changed = Signal(str)
     images_loaded = Signal(int)  # a scan ended: the number of images now shown
     images_checked = Signal()  # the image check (damage, duplicates) ended, or was cancelled
+    # (images that train, or None while the folders are being scanned; image files found)
+    usable_images_changed = Signal(object, int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -129,6 +132,13 @@ class DatasetPage(DatasetLayout):
     def image_count(self) -> int:
         return self.model.rowCount()
 
+    def usable_image_count(self) -> int | None:
+        """Images that train (not the damaged ones, nor those with an unreadable caption); None while
+        the folders are being scanned."""
+        if self.loading.is_scanning():
+            return None
+        return self.model.stats().trainable
+
     def shutdown(self) -> None:
         """Save the caption being typed and wait for all background work to end."""
         self.editor.flush()
@@ -153,7 +163,9 @@ class DatasetPage(DatasetLayout):
         if folders:
             self.add_folders(folders)
         else:
-            self.message_bar.show_message("Drop folders or image files (JPEG, PNG, WebP…).", "warning")
+            self.message_bar.show_message(
+                "Drop folders or image files (JPEG, PNG, WebP and other common formats).", "warning"
+            )
 
     def rescan(self) -> None:
         """Scan the folders again; the image check follows."""
@@ -161,6 +173,7 @@ class DatasetPage(DatasetLayout):
         self.message_bar.clear()
         self.stack.setCurrentIndex(1 if self._folders else 0)
         self.loading.load(self._folders, self.resolution())
+        self.usable_images_changed.emit(None if self.loading.is_loading() else 0, 0)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if dropped_paths(event.mimeData()):
@@ -181,6 +194,7 @@ class DatasetPage(DatasetLayout):
     def _on_loading_checked(self, _completed: bool) -> None:
         self._refresh_filter()
         self._on_stats_timer_timeout()
+        self._on_selection_current_changed(self.grid.currentIndex())  # a damaged image is now left out
         self.images_checked.emit()
 
     def _on_loading_status_changed(self, text: str) -> None:
@@ -216,11 +230,14 @@ class DatasetPage(DatasetLayout):
             self.editor.set_item(None, None)
             return
         if not item.usable:
-            reason = next(iter(item.image_problems.values()), "cannot be read")
-            self.editor.set_item(item.path, None, f"This file {reason}")
+            info = f"{item.width}×{item.height} · left out of training" if item.width else "left out of training"
+            self.editor.set_item(item.path, item.caption_path, info, left_out=item.left_out_reason)
+            self.editor.set_preview(self.loader.pixmap(str(item.path)))
             return
         bucket = item.bucket(self.resolution())
         shape = f" · trains as {bucket[0]}×{bucket[1]}" if bucket else ""
+        if item.caption_error:
+            shape = " · left out of training until its caption can be read"
         self.editor.set_item(item.path, item.caption_path, f"{item.width}×{item.height}{shape}")
         self.editor.set_preview(self.loader.pixmap(str(item.path)))
 
@@ -245,6 +262,7 @@ class DatasetPage(DatasetLayout):
     # -- trigger word, filter, stats -----------------------------------------------------------------------
     def _on_trigger_edit_text_changed(self, text: str) -> None:
         self.model.set_trigger_word(text)
+        self._stats_timer.start()  # the hint follows the word even with no images to change
         self.trigger_word_changed.emit(text.strip())
 
     def _on_trigger_hint_link_activated(self, _link: str) -> None:
@@ -263,11 +281,12 @@ class DatasetPage(DatasetLayout):
         self._show_trigger_hint(stats)
         self.set_problem_counts(stats)
         self._update_selection_label()
+        self.usable_images_changed.emit(self.usable_image_count(), self.image_count())
 
     def _show_trigger_hint(self, stats: DatasetStats) -> None:
         usable = stats.images - stats.unusable
         if not stats.trigger_word:
-            text = "Put it in every caption: the LoRA learns your subject by this word."
+            text = TRIGGER_HINT
         elif not usable:
             text = ""
         elif stats.with_trigger < usable:

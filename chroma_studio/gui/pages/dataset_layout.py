@@ -77,8 +77,10 @@ class DatasetLayout(QWidget):
         self.trigger_edit = QLineEdit(placeholderText=TRIGGER_PLACEHOLDER, clearButtonEnabled=True)
         self.trigger_edit.setMinimumWidth(260)
         self.trigger_edit.setToolTip(
-            "A word the base model does not know yet, written in every caption. Use it in your prompts "
-            "to call up what the LoRA learned."
+            "A word the base model does not know yet, for your subject. The LoRA learns it from the captions, "
+            "so it must be written in them: Chroma Studio does not add it by itself; Add trigger word… puts it "
+            "into the captions that lack it, with a preview first. Use it in your prompts to call up what the "
+            "LoRA learned."
         )
         self.trigger_edit.setAcceptDrops(False)  # a dropped folder goes to the page, not into the word
         label.setBuddy(self.trigger_edit)

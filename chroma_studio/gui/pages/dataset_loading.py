@@ -20,7 +20,9 @@ from chroma_studio.gui.widgets.thumbnail_loader import ThumbnailLoader
 log = logging.getLogger(__name__)
 
 LISTED_PROBLEMS = 4
-NO_IMAGES = "No images were found in these folders.\nDrop a folder of JPEG, PNG or WebP images here."
+NO_IMAGES = (
+    "No images were found in these folders.\nDrop a folder of images here (JPEG, PNG, WebP and other common formats)."
+)
 SCAN_CANCELLED = "Loading was cancelled. Choose Scan again in the folder menu to load the images."
 
 
@@ -58,6 +60,10 @@ class DatasetLoading(QObject):
 
     def is_loading(self) -> bool:
         return self._scan_job is not None or self._check_job is not None
+
+    def is_scanning(self) -> bool:
+        """Whether the folders are being scanned (the model does not list all images yet)."""
+        return self._scan_job is not None
 
     def _on_runner_finished(self, job: Job, result: object) -> None:
         if job is self._scan_job:

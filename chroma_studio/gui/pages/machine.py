@@ -34,11 +34,14 @@ from chroma_studio.gui.worker import ModelDownloadWorker, connect_worker
 logger = logging.getLogger(__name__)
 
 FLAVOUR_TITLES = {
-    "base": "Chroma1-Base — balanced quality (recommended)",
+    "base": "Chroma1-Base — balanced quality",
     "hd": "Chroma1-HD — higher fidelity, heavier",
     "flash": "Chroma1-Flash — fast sampling, less stable",
     "demo": "Demo model — tiny, trains offline in a minute (samples are noise)",
 }
+RECOMMENDED_MARK = "(recommended for this machine)"
+DOWNLOAD_LABEL = "Download the model now"
+BUILD_DEMO_LABEL = "Build the demo model"
 
 
 class MachinePage(QWidget):
@@ -146,8 +149,7 @@ class MachinePage(QWidget):
         hint.setObjectName("hintLabel")
         layout.addWidget(hint)
         download_row = QHBoxLayout()
-        self.download_button = QPushButton("Download the model now")
-        self.download_button.setToolTip("Fetch the model files ahead of training (training also does it).")
+        self.download_button = QPushButton(DOWNLOAD_LABEL)
         self.download_button.clicked.connect(self._on_download_button_clicked)
         self.download_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         self.cancel_button = QPushButton("Cancel")
@@ -194,7 +196,19 @@ class MachinePage(QWidget):
             self.recommendation_label.setText("No recommendation for this machine.")
             self.apply_button.setEnabled(False)
         self.reasons_label.setText("<br>".join(html.escape(r) for r in summary.reasons))
+        self._mark_recommended_flavour()
         self._update_estimate()
+
+    def _mark_recommended_flavour(self) -> None:
+        """Mark the model flavour the recommendation chose (none before the machine is known)."""
+        recommended = self.summary.recommended if self.summary is not None else None
+        chosen = None
+        if recommended is not None:
+            chosen = recommended.settings.get("model_flavour", FIELDS["model_flavour"].default)
+        for flavour, button in self.flavour_buttons.items():
+            name, dash, rest = FLAVOUR_TITLES.get(flavour, flavour).partition(" — ")
+            mark = f" {RECOMMENDED_MARK}" if flavour == chosen else ""
+            button.setText(f"{name}{mark}{dash}{rest}")
 
     def set_detection_failed(self, message: str) -> None:
         self.ram_label.setText(f"The machine could not be detected: {message}")
@@ -222,7 +236,21 @@ class MachinePage(QWidget):
             self.local_path.setText(model.pretrained_model_name_or_path or "")
         for widget in (self.local_path, self.folder_button, self.file_button):
             widget.setEnabled(local or self.local_button.isChecked())
+        self._update_download_button()
         self._update_estimate()
+
+    def _update_download_button(self) -> None:
+        """The demo model is built here, not downloaded: the button says which it does."""
+        model = self.session.config.model
+        if model.model_flavour == "demo":
+            self.download_button.setText(BUILD_DEMO_LABEL)
+            self.download_button.setToolTip(
+                "The demo model needs no download: it is built on this machine in a few seconds "
+                "(training also does it)."
+            )
+        else:
+            self.download_button.setText(DOWNLOAD_LABEL)
+            self.download_button.setToolTip("Fetch the model files ahead of training (training also does it).")
 
     def _on_flavour_group_button_clicked(self, button: QRadioButton) -> None:
         if button is self.local_button:

@@ -36,6 +36,8 @@ class CompareWidget(QGroupBox):
         self.prompt_combo.setMinimumContentsLength(24)
         self.left_combo = QComboBox()
         self.right_combo = QComboBox()
+        for combo in (self.left_combo, self.right_combo):  # wide enough for "Step 1000" once it comes
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.left_image = ScaledImageWidget()
         self.right_image = ScaledImageWidget()
         for combo in (self.prompt_combo, self.left_combo, self.right_combo):

@@ -1,66 +1,77 @@
 """Train: the recommended settings as one button, other presets as cards, the Advanced drawer, and the run.
 
 Starting checks the settings first: a problem is shown in words under the setting it names (the
-drawer opens and the cursor jumps there); missing images send the user to the Dataset page.
-While a run is on, the page shows it live; afterwards, its outcome. Past runs of the project can
-be opened again with their chart and samples.
+drawer opens and the cursor jumps there); no images (no folder, an empty folder, or only damaged
+files, as far as the Dataset page knows) sends the user to the Dataset page instead of starting.
+The big button always trains the recommended settings: when the settings differ from them, it
+says that it puts them back, and "Start training with your settings" becomes the main button. A
+preset made for other hardware is applied only after the user confirms it. While a run is on,
+the page shows it live; afterwards, its outcome. Past runs of the project can be opened again
+with their chart and samples.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QListWidget,
-    QListWidgetItem,
-    QMessageBox,
-    QPushButton,
-    QStackedWidget,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QPushButton, QWidget
 
 from chroma_studio.config import FIELDS, ConfigError, errors
 from chroma_studio.gui.machine_info import PresetOption, describe_settings
+from chroma_studio.gui.pages.train_layout import TrainLayout
 from chroma_studio.gui.run_controller import RunController
 from chroma_studio.gui.session import ProjectSession
-from chroma_studio.gui.widgets.config_form import MANAGED_ELSEWHERE, ConfigFormWidget
-from chroma_studio.gui.widgets.preset_cards import PresetCardsWidget
-from chroma_studio.gui.widgets.run_view import RunViewWidget
+from chroma_studio.gui.widgets.config_form import MANAGED_ELSEWHERE
 
 logger = logging.getLogger(__name__)
 
+START_LABEL = "Start training with these settings"
+START_OWN_LABEL = "Start training with your settings"
+NO_TRIGGER_NOTE = "Training without a trigger word: the LoRA learns from your captions as they are."
+NO_TRIGGER_DETAIL = (
+    "That works; a trigger word (typed on the Dataset page and put into the captions with Add trigger "
+    "word…) would let you call up what it learned by name."
+)
 
-class TrainPage(QWidget):
+
+def preset_values(option: PresetOption) -> dict[str, Any]:
+    """The settings a preset changes (not the dataset, trigger word or run folder)."""
+    return {k: v for k, v in option.settings.items() if k in FIELDS and k not in MANAGED_ELSEWHERE}
+
+
+class TrainPage(TrainLayout):
     dataset_page_requested = Signal()
     samples_page_requested = Signal()
     machine_page_requested = Signal()
+    note_posted = Signal(str)  # a gentle note for the status bar (the run goes on)
 
     def __init__(self, session: ProjectSession, controller: RunController, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+        super().__init__(controller, parent)
         self.session = session
         self.controller = controller
         self.recommended: PresetOption | None = None
+        self.device_label = ""
+        self.machine_description = ""
         self.input_errors: dict[str, str] = {}
         self.failure_dialog: QMessageBox | None = None
         self.notice_dialog: QMessageBox | None = None
+        self.fit_dialog: QMessageBox | None = None
+        self._dataset_images: tuple[int | None, int] = (None, 0)  # usable (None: unknown), files found
 
-        self.stack = QStackedWidget()
-        self.setup_view = self._build_setup()
-        self.run_view = RunViewWidget(controller.model)
-        self.stack.addWidget(self.setup_view)
-        self.stack.addWidget(self.run_view)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.stack)
-
+        self.summary_label.linkActivated.connect(self._on_summary_label_link_activated)
+        self.recommended_button.clicked.connect(self._on_recommended_button_clicked)
+        self.cards.preset_chosen.connect(self._on_cards_preset_chosen)
+        self.start_button.clicked.connect(self._on_start_button_clicked)
+        self.advanced_toggle.toggled.connect(self._on_advanced_toggle_toggled)
+        self.form.value_edited.connect(self._on_form_value_edited)
+        self.form.outside_field_requested.connect(self._on_form_outside_field_requested)
+        self.runs_list.itemActivated.connect(self._on_runs_list_item_activated)
+        self.open_run_button.clicked.connect(self._on_open_run_button_clicked)
         rv = self.run_view
         rv.pause_requested.connect(controller.pause)
         rv.resume_requested.connect(controller.resume)
@@ -77,112 +88,23 @@ class TrainPage(QWidget):
         self._on_session_config_changed()
         self._refresh_runs()
 
-    # -- layout ----------------------------------------------------------------------------
-    def _build_setup(self) -> QWidget:
-        view = QWidget()
-        title = QLabel("Train your LoRA")
-        title.setObjectName("pageTitle")
-        self.summary_label = QLabel()
-        self.summary_label.setObjectName("trainSummary")
-        self.summary_label.setWordWrap(True)
-        self.summary_label.linkActivated.connect(self._on_summary_label_link_activated)
-        self.recommended_button = QPushButton("Train with the recommended settings")
-        self.recommended_button.setObjectName("bigTrainButton")
-        self.recommended_button.setMinimumHeight(64)
-        self.recommended_button.clicked.connect(self._on_recommended_button_clicked)
-        self.reasons_label = QLabel("Detecting your machine…")
-        self.reasons_label.setObjectName("hintLabel")
-        self.reasons_label.setWordWrap(True)
-        self.cards = PresetCardsWidget()
-        self.cards.preset_chosen.connect(self._on_cards_preset_chosen)
-        self.start_button = QPushButton("Start training with these settings")
-        self.start_button.setObjectName("startButton")
-        self.start_button.clicked.connect(self._on_start_button_clicked)
-        self.advanced_toggle = QToolButton()
-        self.advanced_toggle.setObjectName("advancedToggle")
-        self.advanced_toggle.setText("Advanced settings")
-        self.advanced_toggle.setCheckable(True)
-        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.advanced_toggle.toggled.connect(self._on_advanced_toggle_toggled)
-        self.form = ConfigFormWidget()
-        self.form.value_edited.connect(self._on_form_value_edited)
-        self.form.outside_field_requested.connect(self._on_form_outside_field_requested)
-        self.form.hide()
-        self.how_label = QLabel(
-            "<b>What happens when you press Train</b><ol>"
-            "<li>Your captions and images are encoded once and cached.</li>"
-            "<li>The model is downloaded the first time (about 30 GB for Chroma; the demo needs nothing).</li>"
-            "<li>Training runs in the background: the loss curve and sample images appear as it learns. "
-            "Pause, stop (a checkpoint is kept, so you can resume), or ask for samples at any time.</li>"
-            "<li>At the end, the LoRA file is in its run folder, ready for ComfyUI or diffusers.</li></ol>"
-            "Every other setting is under <i>Advanced settings</i>; the defaults are the recommended ones."
-        )
-        self.how_label.setObjectName("howItWorks")
-        self.how_label.setWordWrap(True)
-        self.how_label.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.runs_list = QListWidget()
-        self.runs_list.setObjectName("pastRuns")
-        self.runs_list.itemActivated.connect(self._on_runs_list_item_activated)
-        self.open_run_button = QPushButton("Open run")
-        self.open_run_button.clicked.connect(self._on_open_run_button_clicked)
-
-        presets_title = QLabel("Or start from a preset")
-        presets_title.setObjectName("sectionTitle")
-        main = QVBoxLayout()
-        main.addWidget(title)
-        main.addWidget(self.summary_label)
-        main.addWidget(self.recommended_button)
-        main.addWidget(self.reasons_label)
-        main.addSpacing(8)
-        main.addWidget(presets_title)
-        main.addWidget(self.cards)
-        row = QHBoxLayout()
-        row.addWidget(self.advanced_toggle)
-        row.addStretch(1)
-        row.addWidget(self.start_button)
-        main.addLayout(row)
-        main.addWidget(self.form, 1)
-        main.addWidget(self.how_label, 1)
-        side = QVBoxLayout()
-        runs_title = QLabel("Past runs")
-        runs_title.setObjectName("sectionTitle")
-        self.no_runs_label = QLabel("Runs of this project appear here; open one to see its curve and samples again.")
-        self.no_runs_label.setObjectName("hintLabel")
-        self.no_runs_label.setWordWrap(True)
-        side.addWidget(runs_title)
-        side.addWidget(self.no_runs_label)
-        side.addWidget(self.runs_list, 1)
-        side.addStretch(0)
-        side.addWidget(self.open_run_button)
-        layout = QHBoxLayout(view)
-        layout.addLayout(main, 3)
-        layout.addLayout(side, 1)
-        return view
-
     # -- recommendation and presets --------------------------------------------------------
     def set_recommendation(self, device_label: str, option: PresetOption | None, reasons: list[str]) -> None:
         self.recommended = option
-        if option is None:
-            text = "Train with the current settings"
-        elif option.settings.get("model_flavour") == "demo":
-            text = f"Train the demo model on your {device_label}"
-        elif option.fits is False:
-            text = f"Try the smallest settings on your {device_label} (they may not fit)"
-        else:
-            text = f"Train with the recommended settings for your {device_label}"
-        self.recommended_button.setText(text)
+        self.device_label = device_label
         self.reasons_label.setText(" ".join(reasons) if reasons else "")
+        self._update_recommended_button()
 
-    def set_presets(self, options: list[PresetOption]) -> None:
+    def set_presets(self, options: list[PresetOption], machine_description: str = "") -> None:
+        """Show the presets; ``machine_description`` says what this machine has (for presets that do not fit)."""
+        self.machine_description = machine_description
         self.cards.set_options(options)
         self.cards.set_checked(self.session.preset)
 
     def apply_preset(self, option: PresetOption) -> None:
         """Take a preset's settings; the dataset, trigger word and folders stay as they are."""
-        values = {k: v for k, v in option.settings.items() if k in FIELDS and k not in MANAGED_ELSEWHERE}
         try:
-            config = self.session.config.replace(**values)
+            config = self.session.config.replace(**preset_values(option))
         except ConfigError as exc:
             QMessageBox.warning(self, "Preset", f"The preset {option.title} cannot be applied:\n{exc}")
             return
@@ -190,26 +112,95 @@ class TrainPage(QWidget):
         self.session.set_config(config, preset=option.key)
         self.cards.set_checked(option.key)
 
+    def recommended_changes(self) -> dict[str, Any]:
+        """The settings the recommended button would put back: key -> recommended value."""
+        if self.recommended is None:
+            return {}
+        values = preset_values(self.recommended)
+        try:
+            target = self.session.config.replace(**values).to_dict()
+        except ConfigError:
+            return {}
+        current = self.session.config.to_dict()
+        return {key: target[key] for key in values if target[key] != current[key]}
+
+    def _recommended_text(self) -> str:
+        option, device = self.recommended, self.device_label
+        if option is None:
+            return "Train with the current settings"
+        if option.settings.get("model_flavour") == "demo":
+            return f"Train the demo model on your {device}"
+        if option.fits is False:
+            return f"Try the smallest settings on your {device} (they may not fit)"
+        return f"Train with the recommended settings for your {device}"
+
+    def _update_recommended_button(self) -> None:
+        """Say what the big button does now: train the recommended settings, putting back any that differ."""
+        changes = self.recommended_changes()
+        self.set_start_emphasis(bool(changes))
+        self.start_button.setText(START_OWN_LABEL if changes else START_LABEL)
+        self.reset_note.setVisible(bool(changes))
+        if not changes:
+            self.recommended_button.setText(self._recommended_text())
+            self.recommended_button.setToolTip(
+                "Start training with the settings recommended for this machine."
+                if self.recommended is not None
+                else "Start training with the settings below."
+            )
+            return
+        listed = describe_settings(changes).replace("\n", "; ")
+        self.recommended_button.setText("Reset to the recommended settings and train")
+        self.recommended_button.setToolTip(
+            f"{self._recommended_text()}: puts back {listed}, then starts. "
+            "Settings the recommendation does not cover stay as they are."
+        )
+        self.reset_note.setText(
+            "Your settings differ from the recommended ones. The button above puts back "
+            f"<b>{html.escape(listed)}</b> and then trains; settings the recommendation does not cover stay as "
+            f"they are. To train with your settings as they are, press <b>{START_OWN_LABEL}</b>."
+        )
+
     # -- starting --------------------------------------------------------------------------
+    def set_dataset_images(self, usable: int | None, found: int) -> None:
+        """What the Dataset page knows: images that train (None while it scans) and image files found."""
+        self._dataset_images = (usable, found)
+
+    def missing_images_reason(self) -> str:
+        """Why there is nothing to train on ("" when there are images, or when that is not known yet)."""
+        if not self.session.config.data.dataset_dirs:
+            return "Add a folder of images first: drop it on the Dataset page, or use its Add folder button."
+        usable, found = self._dataset_images
+        if usable is None or usable > 0:
+            return ""
+        if found:
+            files = "the image" if found == 1 else f"all {found:,} images"
+            return (
+                f"No images yet that can train: {files} in the dataset cannot be used (a damaged file, or a "
+                "caption that cannot be read), and training leaves such images out. The Dataset page shows "
+                "what is wrong with each one; fix or replace them, or add another folder there."
+            )
+        folders = self.session.config.data.dataset_dirs
+        where = f"the folder “{Path(folders[0]).name}” has" if len(folders) == 1 else "the dataset folders have"
+        return (
+            f"No images yet: {where} no images. Add a folder of photos (JPEG, PNG, WebP and other common "
+            "formats) on the Dataset page."
+        )
+
     def start(self, preset: PresetOption | None = None, resume_dir: str | None = None) -> bool:
         """Check the settings and start a run; False (with the reason shown) when it cannot start."""
         if self.controller.running:
             self.show_run()
             return False
-        if preset is not None:
-            self.apply_preset(preset)
-        if not self.session.config.data.dataset_dirs:
-            notice = QMessageBox(
-                QMessageBox.Icon.Information,
-                "No images yet",
-                "Add a folder of images first: drop it on the Dataset page, or use its Add folder button.",
-                QMessageBox.StandardButton.Ok,
-                self,
-            )
+        reason = self.missing_images_reason()
+        if reason:
+            ok = QMessageBox.StandardButton.Ok
+            notice = QMessageBox(QMessageBox.Icon.Information, "No images yet", reason, ok, self)
             self.notice_dialog = notice
             notice.open()  # window-modal, does not block the event loop
             self.dataset_page_requested.emit()
             return False
+        if preset is not None:
+            self.apply_preset(preset)
         problems = self.session.problems()
         if self.input_errors or errors(problems):
             self.show_setup()
@@ -223,6 +214,9 @@ class TrainPage(QWidget):
         self.controller.start(config, self.session.settings.environment())
         self.session.add_run(output_dir)
         self.show_run()
+        if not config.data.trigger_word:
+            self.controller.model.log_added.emit("info", f"{NO_TRIGGER_NOTE} {NO_TRIGGER_DETAIL}")
+            self.note_posted.emit(NO_TRIGGER_NOTE)
         return True
 
     def show_setup(self) -> None:
@@ -248,7 +242,31 @@ class TrainPage(QWidget):
         self.start()
 
     def _on_cards_preset_chosen(self, option: PresetOption) -> None:
-        self.apply_preset(option)
+        if option.fits is False:
+            self._ask_to_apply(option)
+        else:
+            self.apply_preset(option)
+
+    def _ask_to_apply(self, option: PresetOption) -> None:
+        """A preset for other hardware: say what it needs and what this machine has; apply it only if asked."""
+        self.cards.set_checked(self.session.preset)  # nothing changes until the user says so
+        needs = option.needs or "other hardware"
+        has = f" This machine has {self.machine_description}." if self.machine_description else ""
+        text = f"“{option.title}” needs {needs}.{has}"
+        dialog = QMessageBox(QMessageBox.Icon.Warning, "This preset is for other hardware", text, parent=self)
+        dialog.setObjectName("presetFitDialog")
+        dialog.setInformativeText(
+            "With it, training will most likely run out of memory or be far too slow to finish. Use it anyway?"
+        )
+        use = dialog.addButton("Use it anyway", QMessageBox.ButtonRole.AcceptRole)
+        dialog.setDefaultButton(dialog.addButton(QMessageBox.StandardButton.Cancel))
+        dialog.finished.connect(partial(self._on_fit_dialog_finished, dialog, use, option))
+        self.fit_dialog = dialog
+        dialog.open()  # window-modal, does not block the event loop
+
+    def _on_fit_dialog_finished(self, dialog: QMessageBox, use: QPushButton, option: PresetOption, _code: int) -> None:
+        if dialog.clickedButton() is use:
+            self.apply_preset(option)
 
     def _on_advanced_toggle_toggled(self, shown: bool) -> None:
         self.form.setVisible(shown)
@@ -281,7 +299,7 @@ class TrainPage(QWidget):
         self.form.show_problems(config.validate(), self.input_errors)
         count = len(config.data.dataset_dirs)
         folders = f"{count} image folder{'s' if count != 1 else ''}" if count else "no images yet"
-        trigger = config.data.trigger_word or "none"
+        trigger = f"<b>{html.escape(config.data.trigger_word)}</b>" if config.data.trigger_word else "none (optional)"
         flat = config.to_dict()
         keys = ("model_flavour", "base_model_precision", "lora_rank", "resolution", "train_batch_size")
         settings = describe_settings({k: flat[k] for k in keys}, short=True)
@@ -289,9 +307,10 @@ class TrainPage(QWidget):
             settings = f"{Path(config.model.pretrained_model_name_or_path).name} · {settings}"
         steps = config.optim.max_train_steps
         self.summary_label.setText(
-            f"<a href='dataset'>Dataset</a>: {folders} · trigger word: <b>{html.escape(trigger)}</b> · "
+            f"<a href='dataset'>Dataset</a>: {folders} · trigger word: {trigger} · "
             f"<a href='model'>Model</a>: {html.escape(settings)} · {steps if steps else 'default'} steps"
         )
+        self._update_recommended_button()
 
     def _on_session_runs_changed(self) -> None:
         self._refresh_runs()

@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QButtonGroup, QHBoxLayout, QLabel, QPushButton, QW
 
 from chroma_studio.gui.widgets.machine_header import MachineHeaderWidget
 
+TRAIN_TIP = "Start training with the settings on the Train page (the recommended ones at first)."
 PAGE_TITLES = {"machine": "Machine && model", "dataset": "1  Dataset", "train": "2  Train", "samples": "3  Samples"}
 
 
@@ -42,7 +43,7 @@ class AppHeaderWidget(QWidget):
         self.train_button = QPushButton("Train ▶")
         self.train_button.setObjectName("headerTrainButton")
         self.train_button.setMinimumHeight(36)
-        self.train_button.setToolTip("Start training with the recommended settings (change them on the Train page).")
+        self.train_button.setToolTip(TRAIN_TIP)
         self.train_button.clicked.connect(self.train_requested)
         layout.addWidget(self.train_button)
 
@@ -52,8 +53,8 @@ class AppHeaderWidget(QWidget):
     def set_run_status(self, status: str) -> None:
         """The Train button says what a click does now."""
         if status in ("starting", "running", "paused", "stopping"):
-            self.train_button.setText("Training… show")
+            self.train_button.setText("Show training")
             self.train_button.setToolTip("A run is in progress; show it.")
         else:
             self.train_button.setText("Train ▶")
-            self.train_button.setToolTip("Start training with the settings on the Train page (the recommended ones).")
+            self.train_button.setToolTip(TRAIN_TIP)

@@ -4,7 +4,10 @@ A save happens ``SAVE_DELAY_MS`` after the last keystroke (or at once when anoth
 chosen), atomically, through the page's ``CaptionHistory`` so that it can be undone like a
 bulk edit and never conflicts with one; saves of one caption that follow each other closely make
 one undo step there. Ctrl+Z inside the text undoes typing. A caption file
-that is not UTF-8 is shown read-only with the reason, and is never written.
+that is not UTF-8 is shown read-only with the reason, and is never written; so is the caption of
+an image that training leaves out (a damaged file), with the reason it is left out.
+
+The preview gives up height first when the panel is short, so the text below never overlaps it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,38 @@ from chroma_studio.dataset import CaptionChange, CaptionError, CaptionHistory, r
 log = logging.getLogger(__name__)
 
 SAVE_DELAY_MS = 500
-PREVIEW_HEIGHT = 220
+PREVIEW_HEIGHT = 220  # at most; it shrinks to PREVIEW_MIN_HEIGHT when the panel is short
+PREVIEW_MIN_HEIGHT = 72
+
+
+class _PreviewLabel(QLabel):
+    """The selected picture, scaled to fit whatever height the layout leaves it."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._source = QPixmap()
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumHeight(PREVIEW_MIN_HEIGHT)
+        self.setMaximumHeight(PREVIEW_HEIGHT)
+        # Ignored: the picture's size does not push the layout; the preview takes the height left over
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+
+    def set_source(self, pixmap: QPixmap | None) -> None:
+        self._source = pixmap if pixmap is not None else QPixmap()
+        self._rescale()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._source.isNull():
+            self.setPixmap(QPixmap())
+            return
+        size = self._source.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+        self.setPixmap(
+            self._source.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        )
 
 
 class CaptionEditorWidget(QWidget):
@@ -34,6 +68,7 @@ class CaptionEditorWidget(QWidget):
         self._caption_path: Path | None = None
         self._disk_text = ""  # what the caption file says ("" when it does not exist)
         self._unreadable = ""  # why the caption cannot be read
+        self._left_out = ""  # why training leaves the image out ("" when it trains)
         self._locked = False
         self._loading = False
         self._preview_pixmap: QPixmap | None = None
@@ -43,10 +78,7 @@ class CaptionEditorWidget(QWidget):
         self._load()
 
     def _build(self) -> None:
-        self.preview = QLabel()
-        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setFixedHeight(PREVIEW_HEIGHT)
-        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.preview = _PreviewLabel()
         self.title = QLabel()
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title.setWordWrap(True)
@@ -67,21 +99,41 @@ class CaptionEditorWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
-        layout.addWidget(self.preview)
+        layout.addWidget(self.preview, 3)
         layout.addWidget(self.title)
         layout.addWidget(self.info)
         layout.addWidget(self.problem)
-        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.edit, 2)
         layout.addWidget(self.status)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._reserve_text_height()
+
+    def _reserve_text_height(self) -> None:
+        """Give each wrapped line of text the height it needs at this width, as its minimum.
+
+        Layouts count a wrapped label's minimum as one line; a long message would then push the
+        file name up over the preview when the window is short. With the real minimum, the
+        preview shrinks first, and the window cannot get shorter than the text needs.
+        """
+        width = self.width()
+        for label in (self.title, self.info, self.problem):
+            label.setMinimumHeight(label.heightForWidth(width) if width > 0 and label.text() else 0)
+
     # -- what is shown --------------------------------------------------------------------------
-    def set_item(self, image_path: Path | None, caption_path: Path | None, info: str = "") -> None:
-        """Show ``image_path`` and its caption (saving the previous one's changes first)."""
+    def set_item(self, image_path: Path | None, caption_path: Path | None, info: str = "", left_out: str = "") -> None:
+        """Show ``image_path`` and its caption (saving the previous one's changes first).
+
+        ``left_out``: why training leaves the image out; its caption is then shown read-only.
+        """
         same = (image_path, caption_path) == (self._image_path, self._caption_path)
         if not same:
             self.flush()
             self._preview_pixmap = None
             self._image_path, self._caption_path = image_path, caption_path
+        self._left_out = left_out if image_path is not None else ""
         self.title.setText(f"<b>{image_path.name}</b>" if image_path else "")
         self.info.setText(info)
         if same:
@@ -121,6 +173,9 @@ class CaptionEditorWidget(QWidget):
     def unreadable_reason(self) -> str:
         return self._unreadable
 
+    def left_out_reason(self) -> str:
+        return self._left_out
+
     def has_unsaved_changes(self) -> bool:
         return self._editable() and self.edit.toPlainText().strip() != self._disk_text
 
@@ -131,7 +186,7 @@ class CaptionEditorWidget(QWidget):
 
     # -- internals ---------------------------------------------------------------------------------
     def _editable(self) -> bool:
-        return self._caption_path is not None and not self._unreadable and not self._locked
+        return self._caption_path is not None and not self._unreadable and not self._left_out and not self._locked
 
     def _load(self) -> None:
         self._timer.stop()
@@ -148,7 +203,7 @@ class CaptionEditorWidget(QWidget):
         exists = self._caption_path is not None and self._caption_path.exists()
         self.edit.setPlaceholderText(
             f"No caption yet. Describe what is in the picture; it is saved as {self._caption_path.name}."
-            if self._caption_path is not None and not exists
+            if self._caption_path is not None and not exists and not self._left_out
             else ""
         )
         self._update_state()
@@ -156,29 +211,25 @@ class CaptionEditorWidget(QWidget):
 
     def _update_state(self) -> None:
         has_item = self._caption_path is not None
-        self.edit.setEnabled(has_item)
+        self.edit.setEnabled(has_item and not self._left_out)
         self.edit.setReadOnly(not self._editable())
-        self.problem.setVisible(bool(self._unreadable))
-        if self._unreadable:
+        if self._left_out and self._image_path is not None:
+            reason = self._left_out if self._left_out.endswith(".") else f"{self._left_out}."
+            self.problem.setText(
+                f"Left out of training: {self._image_path.name} {reason} "
+                "Its caption cannot be edited until the image is fixed or replaced."
+            )
+        elif self._unreadable:
             self.problem.setText(f"{self._caption_path.name} {self._unreadable}" if self._caption_path else "")
+        self.problem.setVisible(bool(self._left_out or self._unreadable))
         if self._image_path is None:
             self.title.setText("<b>No image selected</b>")
             self.info.setText("Click a thumbnail to see and edit its caption.")
+        self._reserve_text_height()
         self._show_preview()
 
     def _show_preview(self) -> None:
-        pixmap = self._preview_pixmap
-        if pixmap is None or pixmap.isNull():
-            self.preview.setPixmap(QPixmap())
-            return
-        size = pixmap.size().scaled(self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio)
-        self.preview.setPixmap(
-            pixmap.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-        )
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._show_preview()
+        self.preview.set_source(self._preview_pixmap)
 
     def _show_status(self, text: str, error: bool = False) -> None:
         self.status.setEnabled(error)

@@ -98,11 +98,16 @@ class DatasetStatsWidget(QWidget):
     def set_stats(self, stats: DatasetStats) -> None:
         self._stats = stats
         usable = stats.images - stats.unusable
-        text = f"{usable:,}"
-        if stats.per_epoch != usable:
+        text = f"{stats.trainable:,}"
+        if stats.per_epoch != stats.trainable:
             text += f" ({stats.per_epoch:,} per epoch with folder repeats)"
+        left_out = []
         if stats.unusable:
-            text += f", and {stats.unusable:,} file{'s' if stats.unusable != 1 else ''} that cannot be read"
+            left_out.append(f"{stats.unusable:,} damaged file{'s' if stats.unusable != 1 else ''}")
+        if stats.caption_unreadable:
+            left_out.append(f"{stats.caption_unreadable:,} with an unreadable caption")
+        if left_out:
+            text += f" to train; left out: {' and '.join(left_out)}"
         self.images.setText(text)
         if stats.smallest and stats.median:
             self.sizes.setText(

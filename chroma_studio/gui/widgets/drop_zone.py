@@ -60,7 +60,7 @@ class DropZoneWidget(QFrame):
         font.setBold(True)
         title.setFont(font)
         detail = QLabel(
-            "Photos of your subject (JPEG, PNG or WebP); 10 to 50 good ones are plenty.<br>"
+            "Photos of your subject (JPEG, PNG, WebP and other common formats); 10 to 50 good ones are plenty.<br>"
             "Captions are read from text files beside them: <i>photo.jpg</i> → <i>photo.txt</i>."
         )
         detail.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -38,6 +38,7 @@ class ExportPanelWidget(QGroupBox):
         self.worker: CallWorker | None = None
         self.last_path = ""
         self.step_combo = QComboBox()
+        self.step_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.step_combo.setToolTip("Checkpoints kept in this run's folder (Checkpoints kept under Advanced settings).")
         self.format_combo = QComboBox()
         for key, label in FORMATS:

@@ -3,6 +3,9 @@
 ``SampleGridModel`` is a Qt table model over ``SampleImage`` records; thumbnails decode in a
 thread pool (``QImageReader`` scaled), and the pixmap is made on the GUI thread when the image
 comes back. ``GalleryWidget`` is the table view with a size slider; a click emits the sample.
+
+The grid scrolls by pixels, so the step headers always move with their pictures; while it is
+scrolled to the right end, new steps keep it there (once scrolled back, it stays put).
 """
 
 from __future__ import annotations
@@ -183,6 +186,12 @@ class GalleryWidget(QWidget):
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.view.setShowGrid(False)
+        self.view.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self._follow_newest = True  # keep the newest step in view while the grid is at its right end
+        bar = self.view.horizontalScrollBar()
+        bar.rangeChanged.connect(self._on_bar_range_changed)
+        bar.valueChanged.connect(self._on_bar_value_changed)
         self.view.clicked.connect(self._on_view_clicked)
         self.view.activated.connect(self._on_view_clicked)
         self.empty = QLabel("Sample images appear here while training runs: one row per prompt, one column per step.")
@@ -211,7 +220,15 @@ class GalleryWidget(QWidget):
         self._update_empty()
 
     def _on_model_model_reset(self) -> None:
+        self._follow_newest = True
         self._update_empty()
+
+    def _on_bar_range_changed(self, _minimum: int, maximum: int) -> None:
+        if self._follow_newest:
+            self.view.horizontalScrollBar().setValue(maximum)
+
+    def _on_bar_value_changed(self, value: int) -> None:
+        self._follow_newest = value >= self.view.horizontalScrollBar().maximum()
 
     def _on_model_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
         self._update_empty()
@@ -222,8 +239,7 @@ class GalleryWidget(QWidget):
         self.empty.setVisible(not has)
 
     def add_sample(self, sample: SampleImage) -> None:
-        self.model.add_sample(sample)
-        self.view.scrollTo(self.model.index(0, self.model.columnCount() - 1))
+        self.model.add_sample(sample)  # a new step column moves the grid along if it is at its end
 
     def set_samples(self, samples: list[SampleImage]) -> None:
         self.model.set_samples(samples)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chroma_studio.hardware.architecture import LORA_TARGET_MODULES
-from chroma_studio.hardware.meters import SavedTensorMeter, live_tensor_meter, weight_tensors
+from chroma_studio.hardware.meters import SavedTensorMeter, fill_random_weights, live_tensor_meter, weight_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -54,13 +54,7 @@ def build_block(
     with torch.device("meta"):
         block = cls(dim, heads, head_dim)
     block = block.to_empty(device=device).to(dtype)
-    generator = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():
-        for name, param in block.named_parameters():
-            if param.dim() == 1 and "norm" in name:
-                param.fill_(1.0)
-            else:
-                param.normal_(0.0, 0.02, generator=generator)
+    fill_random_weights(block, device, zero_biases=False)
     block.requires_grad_(False)
     if quantize:
         from optimum import quanto
@@ -207,15 +201,7 @@ def build_vae(device: str = "cpu") -> Any:
     with torch.device("meta"):
         vae = AutoencoderKL(**config)
     vae = vae.to_empty(device=device).to(torch.bfloat16)
-    generator = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():
-        for name, param in vae.named_parameters():
-            if param.dim() == 1 and "norm" in name:
-                param.fill_(1.0)
-            elif param.dim() == 1:
-                param.zero_()
-            else:
-                param.normal_(0.0, 0.02, generator=generator)
+    fill_random_weights(vae, device)
     return vae.eval().requires_grad_(False)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chroma_studio.hardware.architecture import LORA_TARGET_MODULES
-from chroma_studio.hardware.meters import live_tensor_meter, weight_tensors
+from chroma_studio.hardware.meters import fill_random_weights, live_tensor_meter, weight_tensors
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,7 @@ def build_transformer(
     embed.mod_proj = get_timestep_embedding(
         torch.arange(out_dim) * 1000, 2 * channels, flip_sin_to_cos=True, downscale_freq_shift=0
     ).to(device)
-    generator = torch.Generator(device=device).manual_seed(0)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.dim() == 1 and "norm" in name:
-                param.fill_(1.0)
-            elif param.dim() == 1:
-                param.zero_()
-            else:
-                param.normal_(0.0, 0.02, generator=generator)
+    fill_random_weights(model, device)
     model.requires_grad_(False)
     if lora_target:
         from peft import LoraConfig, inject_adapter_in_model

@@ -117,3 +117,19 @@ def weight_tensors(module: Any) -> list[Any]:
     for param in list(tensors):
         tensors += [getattr(param, name) for name in ("_data", "_scale", "_shift") if hasattr(param, name)]
     return tensors
+
+
+def fill_random_weights(module: Any, device: str, zero_biases: bool = True) -> None:
+    """Deterministic small random weights for a measured model: norm scales 1, other vectors zero
+    (or random, with ``zero_biases`` off), matrices N(0, 0.02). Memory does not depend on values."""
+    import torch
+
+    generator = torch.Generator(device=device).manual_seed(0)
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if param.dim() == 1 and "norm" in name:
+                param.fill_(1.0)
+            elif param.dim() == 1 and zero_biases:
+                param.zero_()
+            else:
+                param.normal_(0.0, 0.02, generator=generator)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from PySide6.QtCore import QSettings
 
@@ -28,3 +30,29 @@ def settings(tmp_path) -> AppSettings:
     app_settings.output_folder = str(tmp_path / "runs")
     app_settings.cache_folder = str(tmp_path / "cache")
     return app_settings
+
+
+# -- the Dataset page, shared by its test files ---------------------------------------------------
+DATASET_WAIT_MS = 20_000
+CP1252_CAPTION = b"caf\xe9 au lait on a table"  # not UTF-8
+
+
+@contextmanager
+def open_dataset_page(qtbot, resolution: int):
+    """A shown DatasetPage at ``resolution``; its background work is finished when the block ends."""
+    from chroma_studio.gui.pages.dataset import DatasetPage
+
+    page = DatasetPage()
+    qtbot.addWidget(page)
+    page.resize(1200, 760)
+    page.set_resolution(resolution)
+    page.show()
+    yield page
+    page.shutdown()
+    assert page.wait_for_background(10_000)
+
+
+def load_folder(page, qtbot, folder) -> None:
+    """Set the page's folder and wait until its images are scanned and checked."""
+    with qtbot.waitSignal(page.images_checked, timeout=DATASET_WAIT_MS):
+        page.set_folders([str(folder)])

@@ -8,6 +8,21 @@ from pathlib import Path
 from chroma_studio.paths import resources_dir
 
 DEMO_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
+# A run of a few seconds on a CPU: the demo model at 128 px, samples at 64 px in 2 steps.
+TINY_DEMO = {
+    "model_flavour": "demo",
+    "resolution": 128,
+    "mixed_precision": "no",
+    "lora_rank": 4,
+    "learning_rate": 1e-3,
+    "max_train_steps": 4,
+    "checkpointing_steps": 0,
+    "validation_steps": 2,
+    "validation_num_inference_steps": 2,
+    "validation_resolution": 64,
+    "seed": 7,
+}
+QUICKSTART_CONFIG = resources_dir() / "configs" / "quickstart.json"  # the quickstart's example, as written
 
 
 def copy_demo_images(folder: Path, names: tuple[str, ...] = DEMO_IMAGES) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import copy_demo_images
+from support import TINY_DEMO, copy_demo_images
 
 from chroma_studio.config import config_from_dict
 
@@ -37,20 +37,11 @@ def make_config(tmp_path, small_dataset):
 
     def make(**overrides):
         values = {
-            "model_flavour": "demo",
+            **TINY_DEMO,
             "dataset_dirs": [str(small_dataset)],
             "output_dir": str(tmp_path / "run"),
             "cache_dir": str(tmp_path / "cache"),
-            "resolution": 128,
-            "mixed_precision": "no",
-            "lora_rank": 4,
-            "learning_rate": 1e-3,
-            "max_train_steps": 4,
-            "checkpointing_steps": 0,
-            "validation_steps": 0,
-            "validation_num_inference_steps": 2,
-            "validation_resolution": 64,
-            "seed": 7,
+            "validation_steps": 0,  # samples only where a test asks for them
         }
         values.update(overrides)
         return config_from_dict(values)

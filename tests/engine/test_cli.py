@@ -9,26 +9,14 @@ import time
 from pathlib import Path
 
 from safetensors import safe_open
+from support import QUICKSTART_CONFIG
 
 from chroma_studio.cli import main
 from chroma_studio.config import save_config
 
-SEED_CONFIG = {
-    "model_type": "lora",
-    "model_family": "chroma",
-    "model_flavour": "base",
-    "output_dir": "/workspace/chroma-output",
-    "network_rank": 16,
-    "learning_rate": 2.0e-4,
-    "mixed_precision": "bf16",
-    "gradient_checkpointing": True,
-    "pretrained_model_name_or_path": None,
-}
 
-
-def test_the_quickstart_config_passes_a_dry_run(tmp_path, capsys):
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(SEED_CONFIG))
+def test_the_quickstart_config_passes_a_dry_run(capsys):
+    path = QUICKSTART_CONFIG
     assert main(["train", str(path), "--dry-run", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["model"] == "lodestones/Chroma1-Base"

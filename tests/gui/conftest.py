@@ -7,24 +7,9 @@ from pathlib import Path
 
 import pytest
 from qt_fixtures import no_running_qthreads, settings  # noqa: F401 (fixtures)
-from support import copy_demo_images
+from support import TINY_DEMO, copy_demo_images
 
 from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption
-
-# A run of a few seconds on a CPU: the demo model at 128 px, samples at 64 px in 2 steps.
-TINY_DEMO = {
-    "model_flavour": "demo",
-    "resolution": 128,
-    "mixed_precision": "no",
-    "lora_rank": 4,
-    "learning_rate": 1e-3,
-    "max_train_steps": 4,
-    "checkpointing_steps": 0,
-    "validation_steps": 2,
-    "validation_num_inference_steps": 2,
-    "validation_resolution": 64,
-    "seed": 7,
-}
 
 
 @pytest.fixture

@@ -11,13 +11,14 @@ from PIL import Image
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
+from qt_fixtures import DATASET_WAIT_MS, load_folder, open_dataset_page
 
 from chroma_studio.dataset import scan as scan_module
 from chroma_studio.gui.models import DatasetRole
 from chroma_studio.gui.pages.dataset import DatasetPage
 from chroma_studio.gui.widgets.thumbnail_cache import thumbnail_folder
 
-WAIT_MS = 20_000
+WAIT_MS = DATASET_WAIT_MS
 
 
 def make_image(path: Path, size: tuple[int, int] = (640, 480), colour: tuple[int, int, int] = (200, 80, 40)) -> Path:
@@ -60,19 +61,11 @@ def drop_urls(target: QWidget, paths: list[Path]) -> bool:
 
 @pytest.fixture
 def page(qtbot):
-    page = DatasetPage()
-    qtbot.addWidget(page)
-    page.resize(1200, 760)
-    page.set_resolution(512)
-    page.show()
-    yield page
-    page.shutdown()
-    assert page.wait_for_background(10_000)
+    with open_dataset_page(qtbot, resolution=512) as page:
+        yield page
 
 
-def load(page: DatasetPage, qtbot, folder: Path) -> None:
-    with qtbot.waitSignal(page.images_checked, timeout=WAIT_MS):
-        page.set_folders([str(folder)])
+load = load_folder
 
 
 def row_of(page: DatasetPage, name: str) -> int:

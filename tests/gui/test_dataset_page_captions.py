@@ -9,31 +9,23 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QTextCursor
+from qt_fixtures import CP1252_CAPTION, DATASET_WAIT_MS, load_folder, open_dataset_page
 
 from chroma_studio.dataset import caption_history
 from chroma_studio.gui.pages.dataset import DatasetPage
 from chroma_studio.gui.widgets.bulk_caption_dialog import BulkCaptionDialog
 from chroma_studio.gui.widgets.caption_editor import SAVE_DELAY_MS
 
-WAIT_MS = 20_000
-CP1252_CAPTION = b"caf\xe9 au lait on a table"  # not UTF-8
+WAIT_MS = DATASET_WAIT_MS
 
 
 @pytest.fixture
 def page(qtbot):
-    page = DatasetPage()
-    qtbot.addWidget(page)
-    page.resize(1200, 760)
-    page.set_resolution(256)  # the demo images are 320 px
-    page.show()
-    yield page
-    page.shutdown()
-    assert page.wait_for_background(10_000)
+    with open_dataset_page(qtbot, resolution=256) as page:
+        yield page
 
 
-def load(page: DatasetPage, qtbot, folder: Path) -> None:
-    with qtbot.waitSignal(page.images_checked, timeout=WAIT_MS):
-        page.set_folders([str(folder)])
+load = load_folder
 
 
 def select(page: DatasetPage, *names: str) -> None:

@@ -8,28 +8,20 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QEvent, QItemSelectionModel
 from PySide6.QtWidgets import QApplication, QLabel
+from qt_fixtures import CP1252_CAPTION, DATASET_WAIT_MS, load_folder, open_dataset_page
 
 from chroma_studio.gui.pages.dataset import DatasetPage
 
-WAIT_MS = 20_000
-CP1252_CAPTION = b"caf\xe9 au lait on a table"  # not UTF-8
+WAIT_MS = DATASET_WAIT_MS
 
 
 @pytest.fixture
 def page(qtbot):
-    page = DatasetPage()
-    qtbot.addWidget(page)
-    page.resize(1200, 760)
-    page.set_resolution(256)  # the demo images are 320 px
-    page.show()
-    yield page
-    page.shutdown()
-    assert page.wait_for_background(10_000)
+    with open_dataset_page(qtbot, resolution=256) as page:
+        yield page
 
 
-def load(page: DatasetPage, qtbot, folder: Path) -> None:
-    with qtbot.waitSignal(page.images_checked, timeout=WAIT_MS):
-        page.set_folders([str(folder)])
+load = load_folder
 
 
 def select(page: DatasetPage, name: str) -> None:

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from support import QUICKSTART_CONFIG
 
 from chroma_studio.config import (
     FIELDS,
@@ -12,24 +13,10 @@ from chroma_studio.config import (
     validate,
 )
 
-QUICKSTART = """{
-  // the quickstart's example, as it is written there (JSONC)
-  "model_type": "lora",
-  "model_family": "chroma",
-  "model_flavour": "base",
-  "output_dir": "/workspace/chroma-output",
-  "network_rank": 16,
-  "learning_rate": 2.0e-4,
-  "mixed_precision": "bf16",
-  "gradient_checkpointing": true,
-  "pretrained_model_name_or_path": null
-}"""
 
-
-def test_the_quickstart_example_loads_unchanged(tmp_path):
-    path = tmp_path / "config.json"
-    path.write_text(QUICKSTART)
-    config, warnings = load_config(path)
+def test_the_quickstart_example_loads_unchanged():
+    assert "// The example from the Chroma quickstart" in QUICKSTART_CONFIG.read_text()  # JSONC, as written
+    config, warnings = load_config(QUICKSTART_CONFIG)
     assert config.model_source == "lodestones/Chroma1-Base"
     assert config.lora.lora_rank == 16 and config.effective_lora_alpha == 16.0
     assert config.optim.learning_rate == 2e-4 and config.model.mixed_precision == "bf16"

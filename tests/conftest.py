@@ -1,4 +1,4 @@
-"""Test-wide setup: headless Qt, no network, a private cache, and no leaked threads."""
+"""Test-wide setup: headless Qt, no network, a private cache, and no leaked threads or engine processes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import tempfile
 import threading
 
+import psutil
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -27,3 +28,21 @@ def no_leaked_threads():
         if thread.is_alive():
             leaked.append(thread.name)
     assert not leaked, f"test left threads running: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_engine_processes():
+    """Fail a test that leaves an engine process (``chroma_studio.training.child``) running."""
+    yield
+    leaked = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "chroma_studio.training.child" not in child.cmdline():
+                continue
+            child.wait(timeout=10)
+        except psutil.TimeoutExpired:
+            leaked.append(child.pid)
+            child.kill()
+        except psutil.Error:
+            continue
+    assert not leaked, f"test left engine processes running: {leaked}"

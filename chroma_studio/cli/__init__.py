@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
-import os
 import sys
-import warnings
+
+from chroma_studio.logs import setup_logging
 
 SUBCOMMANDS = ("train", "export", "doctor", "estimate", "dataset")
 
@@ -31,14 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    if not args.verbose:  # the libraries' own deprecation chatter is not for users
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"diffusers\.")
+    setup_logging(args.verbose)
     if args.command is None:
         from chroma_studio.gui.app import main as gui_main
 

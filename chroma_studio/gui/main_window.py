@@ -26,7 +26,7 @@ from chroma_studio.gui.run_controller import RunController
 from chroma_studio.gui.session import PROJECT_SUFFIX, AppSettings, ProjectError, ProjectSession
 from chroma_studio.gui.widgets.app_header import AppHeaderWidget
 from chroma_studio.gui.widgets.settings_dialog import SettingsDialog
-from chroma_studio.gui.worker import CallWorker, apply_environment
+from chroma_studio.gui.worker import CallWorker
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ class MainWindow(QMainWindow):
         if detector == "detect":
             detector = partial(detect_summary, self.settings.output_folder)
         self.detector = detector
-        apply_environment(self.settings.environment())  # before the Hub client is first imported
         self.detect_worker: CallWorker | None = None
         self._close_when_stopped = False
         self._dataset_resolution = 0

@@ -1,10 +1,14 @@
-"""Engine work off the GUI thread: a QObject moved to its own QThread.
+"""Work off the GUI thread: a QObject moved to its own QThread.
 
-``TrainingWorker`` runs ``run_training``; ``ModelDownloadWorker`` fetches the model files of a
-config ahead of training. Both import the engine inside their ``run`` slot, so torch and
-diffusers load only when work starts. The engine's sink forwards each event through one
-``Signal(object)``; stop, pause and one-off requests go through a thread-safe
-``TrainingControl`` because the worker's loop never returns to an event loop while it runs.
+The engine runs in a process of its own (``training/child.py``), never in the app's process:
+importing torch and running the engine here would hold the interpreter lock for long stretches
+and stall the window, and a crash in a GPU driver or the system's out-of-memory killer would
+take the window with it. ``TrainingWorker`` (a run), ``ModelDownloadWorker`` (fetch a config's
+model files ahead of training) and ``ExportWorker`` (write a checkpoint's LoRA) each start that
+process from their thread, wait on its events, and forward each through one ``Signal(object)``.
+Their ``control`` (a ``RemoteControl``) passes stop, pause, resume, "sample now" and "save now"
+to the process at once, from any thread. ``CallWorker`` runs a light function (hardware
+detection) in a thread.
 
 Every QThread started here is remembered (weakly) so the window and the tests can check that
 none is left running.
@@ -12,47 +16,19 @@ none is left running.
 
 from __future__ import annotations
 
-import gc
-import importlib
 import logging
-import os
-import sys
-import threading
 import weakref
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
+from chroma_studio.training.events import Failed
+from chroma_studio.training.remote import RemoteControl, run_in_process
+
 logger = logging.getLogger(__name__)
 
 _threads: weakref.WeakSet[QThread] = weakref.WeakSet()
-
-
-_import_lock = threading.Lock()
-
-
-def import_engine(name: str) -> ModuleType:
-    """Import an engine module (torch, diffusers...) from a worker thread without freezing the window.
-
-    Importing the ML stack creates hundreds of thousands of objects, and each full pass of the cyclic garbage
-    collector over them holds the GIL for 100-300 ms, during which the GUI thread cannot run. So the
-    collector pauses while the import runs, and afterwards everything alive is moved to the
-    permanent generation (``gc.freeze``): later full collections, including the engine's own
-    ``gc.collect()`` between phases, only walk what was created since.
-    """
-    with _import_lock:
-        if name in sys.modules:
-            return sys.modules[name]
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return importlib.import_module(name)
-        finally:
-            gc.freeze()
-            if enabled:
-                gc.enable()
 
 
 def started_threads() -> list[QThread]:
@@ -136,19 +112,17 @@ class CallWorker(_ThreadedWorker):
 
 
 class _EngineWorker(_ThreadedWorker):
-    """Engine work on a config: events through one signal, and a thread-safe control to steer it.
+    """An engine job in its own process: events through one signal, ``control`` to steer it.
 
-    ``environment`` (e.g. HF_ENDPOINT from the settings) is applied in the worker thread first.
+    ``environment`` (e.g. HF_ENDPOINT from the settings) is set for the process.
     """
 
     event_emitted = Signal(object)  # an event dataclass from chroma_studio.training.events
 
-    def __init__(self, config: Any, environment: dict[str, str] | None = None) -> None:
+    def __init__(self, job: dict[str, Any], environment: dict[str, str] | None = None) -> None:
         super().__init__()
-        from chroma_studio.training.control import TrainingControl  # no torch: a plain module
-
-        self.control = TrainingControl()
-        self.config = config
+        self.control = RemoteControl()
+        self.job = job
         self.environment = dict(environment or {})
 
     def stop(self) -> None:
@@ -157,54 +131,40 @@ class _EngineWorker(_ThreadedWorker):
     def _sink(self, event: Any) -> None:
         self.event_emitted.emit(event)
 
-    def _report(self, exc: Exception) -> None:
-        from chroma_studio.training.errors import describe_failure
+    def _work(self) -> Any:
+        return run_in_process(self.job, self._sink, self.control, self.environment)
 
-        failure = describe_failure(exc)
-        logger.error("%s failed: %s\n%s", type(self).__name__, failure.message, failure.traceback)
-        self.event_emitted.emit(failure)
+    def _report(self, exc: Exception) -> None:
+        super()._report(exc)
+        self.event_emitted.emit(
+            Failed(
+                f"The engine process could not be started: {type(exc).__name__}: {exc}",
+                "The installation looks damaged: reinstall Chroma Studio (your projects and runs are kept).",
+            )
+        )
 
 
 class TrainingWorker(_EngineWorker):
-    """One training run. ``control`` pauses, resumes, stops (with a checkpoint), samples and saves."""
+    """One training run; the result is the engine's ``RunResult``."""
 
-    def _work(self) -> Any:
-        apply_environment(self.environment)
-        trainer = import_engine("chroma_studio.training.trainer")
-        return trainer.run_training(self.config, self._sink, self.control)
+    def __init__(self, config: Any, environment: dict[str, str] | None = None) -> None:
+        super().__init__({"job": "train", "config": config.to_dict()}, environment)
+        self.config = config
 
 
 class ModelDownloadWorker(_EngineWorker):
-    """Fetch (or build, for the demo) every model file a config needs; progress as events."""
+    """Fetch (or build, for the demo) every model file a config needs; the result is the model's name."""
 
-    def _work(self) -> Any:
-        apply_environment(self.environment)
-        import_engine("chroma_studio.training.models")
-        from chroma_studio.training.events import Finished, PhaseChanged
-        from chroma_studio.training.hub import DownloadCancelled
-        from chroma_studio.training.models import Loader, resolve_source
-
-        source = resolve_source(self.config)
-        self._sink(PhaseChanged("loading", f"Getting the model: {source.label}"))
-        try:
-            Loader(source, self._sink, self.control).prepare()
-        except DownloadCancelled:
-            self._sink(Finished(0, "", None, stopped=True))
-            return None
-        self._sink(Finished(0, "", None))
-        return source.label
+    def __init__(self, config: Any, environment: dict[str, str] | None = None) -> None:
+        super().__init__({"job": "prepare", "config": config.to_dict()}, environment)
+        self.config = config
 
 
-def apply_environment(environment: dict[str, str]) -> None:
-    """Set variables such as HF_ENDPOINT before the Hub client is first imported."""
-    for key, value in environment.items():
-        if value:
-            os.environ[key] = value
-    endpoint = environment.get("HF_ENDPOINT")
-    if endpoint:
-        constants = sys.modules.get("huggingface_hub.constants")
-        if constants is not None and getattr(constants, "ENDPOINT", endpoint) != endpoint:
-            logger.warning("HF endpoint changed to %s; restart the app for downloads to use it.", endpoint)
+class ExportWorker(_EngineWorker):
+    """Write the LoRA of a run's checkpoint (``step`` None: the newest) in ``fmt``; the result is its path."""
+
+    def __init__(self, run_dir: str, step: int | None, fmt: str) -> None:
+        super().__init__({"job": "export", "run_dir": run_dir, "step": step, "format": fmt})
 
 
 def connect_worker(

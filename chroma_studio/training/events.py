@@ -1,13 +1,16 @@
 """What the engine tells its caller while it runs: frozen dataclasses, sent to ``sink(event)``.
 
-The GUI worker forwards them through one Qt signal; the CLI prints them. They hold only plain
-values (no tensors), so they are safe to hand to another thread and to log.
+The CLI prints them; the app's engine process writes them as JSON lines (``to_message``) and the
+window reads them back (``from_message``). They hold only plain values (no tensors), so they are
+safe to hand to another thread or process and to log.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -116,3 +119,56 @@ Sink = Callable[[Event], None]
 
 def null_sink(event: Event) -> None:
     """A sink that drops everything."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How ``run_training`` ended; ``failure`` is the ``Failed`` event it sent, if any."""
+
+    status: str  # "finished" | "stopped" | "failed"
+    step: int
+    output_dir: str
+    lora_path: str | None = None
+    failure: Failed | None = None
+
+
+_MESSAGE_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        PhaseChanged,
+        Progress,
+        RunPlanned,
+        StepLogged,
+        SampleReady,
+        CheckpointSaved,
+        MemoryReport,
+        LogMessage,
+        Finished,
+        Failed,
+        RunResult,
+    )
+}
+
+
+def to_message(item: Event | RunResult) -> dict[str, Any]:
+    """An event (or a run's result) as a JSON-ready dict: ``{"type": name, **fields}``."""
+    return {"type": type(item).__name__, **dataclasses.asdict(item)}
+
+
+def from_message(message: dict[str, Any]) -> Event | RunResult:
+    """The event ``to_message`` wrote. Raises ValueError for anything else."""
+    data = dict(message)
+    cls = _MESSAGE_TYPES.get(str(data.pop("type", "")))
+    if cls is None:
+        raise ValueError(f"not an engine event: {message!r}")
+    kwargs: dict[str, Any] = {}
+    for spec in dataclasses.fields(cls):
+        if spec.name not in data:
+            continue
+        value = data[spec.name]
+        if isinstance(value, list):  # JSON has no tuples
+            value = tuple(value)
+        elif spec.name == "failure" and isinstance(value, dict):
+            value = Failed(**value)
+        kwargs[spec.name] = value
+    return cls(**kwargs)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,12 +26,12 @@ from chroma_studio.training.data import DataOrder, DatasetError, Example, load_e
 from chroma_studio.training.errors import TrainingError, describe_failure
 from chroma_studio.training.events import (
     CheckpointSaved,
-    Failed,
     Finished,
     LogMessage,
     MemoryReport,
     PhaseChanged,
     RunPlanned,
+    RunResult,
     Sink,
     StepLogged,
     null_sink,
@@ -48,15 +47,6 @@ from chroma_studio.training.step import StepInputs, flow_matching_loss
 from chroma_studio.training.text import collate_text
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    status: str  # "finished" | "stopped" | "failed"
-    step: int
-    output_dir: str
-    lora_path: str | None = None
-    failure: Failed | None = None
 
 
 def run_training(config: TrainingConfig, sink: Sink = null_sink, control: TrainingControl | None = None) -> RunResult:

@@ -1,10 +1,12 @@
 """The window driven like a user: from launch to a running demo training in three actions, a whole
-run with chart points and samples, stopping midway, reopening a run, and a broken dataset."""
+run with chart points and samples, stopping midway, reopening a run, a broken dataset, and an
+engine process that dies."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import psutil
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
@@ -27,6 +29,17 @@ def visible_inputs(page: QWidget) -> list[QWidget]:
 
     kinds = (QLineEdit, QAbstractButton, QAbstractSpinBox, QComboBox, QPlainTextEdit)
     return [w for w in page.findChildren(QWidget) if isinstance(w, kinds) and w.isVisible() and w.isEnabled()]
+
+
+def start_a_long_run(qtbot, window, folder: Path):
+    """Start a 400-step demo run from the Train page and wait for its first step."""
+    window.dataset_page.set_folders([str(folder)])
+    window.session.update(max_train_steps=400, validation_steps=0)
+    window.show_page("train")
+    page, model = window.train_page, window.controller.model
+    with qtbot.waitSignal(model.steps_added, timeout=RUN_TIMEOUT):
+        page.start_button.click()
+    return page, model
 
 
 def test_three_actions_from_launch_to_a_running_training(qtbot, window, demo_folder):
@@ -94,13 +107,7 @@ def test_a_demo_run_shows_points_samples_and_the_finished_state(qtbot, window, d
 
 
 def test_stop_midway_then_reopen_the_run(qtbot, window, demo_folder, monkeypatch):
-    window.dataset_page.set_folders([str(demo_folder)])
-    window.session.update(max_train_steps=400, validation_steps=0)
-    window.show_page("train")
-    page = window.train_page
-    model = window.controller.model
-    with qtbot.waitSignal(model.steps_added, timeout=RUN_TIMEOUT):
-        page.start_button.click()
+    page, model = start_a_long_run(qtbot, window, demo_folder)
     with qtbot.waitSignal(model.checkpoint_saved, timeout=RUN_TIMEOUT):
         page.run_view.save_button.click()  # Save now
     with qtbot.waitSignal(model.sample_added, timeout=RUN_TIMEOUT) as sampled:
@@ -151,6 +158,29 @@ def test_a_broken_dataset_shows_the_error_dialog_with_the_hint(qtbot, window, de
     assert "Check the dataset folders" in dialog.informativeText()
     assert page.run_view.outcome.property("kind") == "failed"
     dialog.accept()
+
+
+def test_when_the_engine_process_dies_the_window_says_why_and_offers_to_resume(qtbot, window, demo_folder):
+    page, model = start_a_long_run(qtbot, window, demo_folder)
+    with qtbot.waitSignal(model.checkpoint_saved, timeout=RUN_TIMEOUT):
+        page.run_view.save_button.click()
+    (engine,) = [p for p in psutil.Process().children() if "chroma_studio.training.child" in p.cmdline()]
+    with qtbot.waitSignals([model.run_failed, window.controller.run_ended], timeout=RUN_TIMEOUT):
+        engine.kill()  # as the system's out-of-memory killer would
+    assert window.isVisible() and model.status == "failed"
+    dialog = page.failure_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert "out of memory" in dialog.text() and "Resume continues from it" in dialog.informativeText()
+    dialog.accept()
+    outcome = page.run_view.outcome
+    assert outcome.property("kind") == "failed" and outcome.resume_button.isVisible()
+    saved = model.checkpoints[-1][0]
+    with qtbot.waitSignal(model.steps_added, timeout=RUN_TIMEOUT):
+        outcome.resume_button.click()
+    assert model.step > saved and f"at step {saved}." in page.run_view.log.toPlainText()  # went on from it
+    with qtbot.waitSignal(window.controller.run_ended, timeout=RUN_TIMEOUT):
+        page.run_view.stop_button.click()
+    assert model.status == "stopped"
 
 
 def test_invalid_settings_are_named_and_the_cursor_jumps_there(qtbot, window, demo_folder):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gc
-
 from PySide6.QtCore import QCoreApplication
+from support import TINY_DEMO, copy_demo_images
 
 from chroma_studio.config import config_from_dict
 from chroma_studio.gui import worker as worker_module
-from chroma_studio.gui.worker import CallWorker, TrainingWorker, import_engine
+from chroma_studio.gui.worker import CallWorker, TrainingWorker
 
 
 def test_a_failed_run_reports_failed_then_finishes_and_its_thread_ends(qtbot, tmp_path):
@@ -46,8 +45,22 @@ def test_call_worker_reports_an_exception(qtbot):
     assert work.thread() is QCoreApplication.instance().thread()
 
 
-def test_import_engine_leaves_the_collector_as_it_was():
-    assert gc.isenabled()
-    module = import_engine("chroma_studio.training.events")
-    assert module.__name__ == "chroma_studio.training.events"
-    assert gc.isenabled()
+def test_a_stop_given_before_the_engine_process_is_up_still_ends_the_run(qtbot, tmp_path):
+    config = config_from_dict(
+        {
+            **TINY_DEMO,
+            "max_train_steps": 400,
+            "dataset_dirs": [str(copy_demo_images(tmp_path / "data"))],
+            "output_dir": str(tmp_path / "run"),
+        }
+    )
+    work = TrainingWorker(config)
+    events = []
+    work.event_emitted.connect(events.append)
+    with qtbot.waitSignal(work.finished, timeout=120_000) as finished:
+        work.start()
+        work.stop()  # the process is only being started now
+    work.wait()
+    assert finished.args[0].status == "stopped"
+    assert not [e for e in events if type(e).__name__ == "StepLogged"]
+    assert type(events[-1]).__name__ == "Finished" and events[-1].stopped

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from chroma_studio.gui import desktop
-from chroma_studio.gui.worker import CallWorker, import_engine
+from chroma_studio.gui.worker import ExportWorker, connect_worker
 from chroma_studio.runs import checkpoint_dirs
 
 logger = logging.getLogger(__name__)
@@ -22,12 +22,6 @@ FORMATS = (
 )
 
 
-def export_lora(run_dir: str, step: int, fmt: str) -> str:
-    """Write the checkpoint's LoRA file into the run folder (runs off the GUI thread: it loads torch)."""
-    export = import_engine("chroma_studio.training.export")
-    return str(export.export_checkpoint(run_dir, step=step, fmt=fmt))
-
-
 class ExportPanelWidget(QGroupBox):
     exported = Signal(str)  # the file written
     export_failed = Signal(str)
@@ -35,7 +29,7 @@ class ExportPanelWidget(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Export the LoRA of a checkpoint", parent)
         self.run_dir: str | None = None
-        self.worker: CallWorker | None = None
+        self.worker: ExportWorker | None = None
         self.last_path = ""
         self.step_combo = QComboBox()
         self.step_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -84,9 +78,9 @@ class ExportPanelWidget(QGroupBox):
         if step is None or self.busy():
             return
         run_dir = self.run_dir or ""
-        worker = CallWorker(lambda: export_lora(run_dir, step, fmt))
-        worker.finished.connect(self._on_worker_finished, Qt.ConnectionType.QueuedConnection)
-        worker.failed.connect(self._on_worker_failed, Qt.ConnectionType.QueuedConnection)
+        worker = connect_worker(
+            ExportWorker(run_dir, step, fmt), self._on_worker_event_emitted, self._on_worker_finished
+        )
         self.worker = worker
         self.export_button.setEnabled(False)
         self.status.setText(f"Exporting step {step}…")
@@ -103,10 +97,12 @@ class ExportPanelWidget(QGroupBox):
             self.status.setText(f"Saved {html.escape(Path(path).name)} — <a href='show'>Show in folder</a>")
             self.exported.emit(str(path))
 
-    @Slot(str)
-    def _on_worker_failed(self, message: str) -> None:
-        self.status.setText(f"<span style='color:#d0342c'>Export failed: {html.escape(message)}</span>")
-        self.export_failed.emit(message)
+    @Slot(object)
+    def _on_worker_event_emitted(self, event: Any) -> None:
+        if type(event).__name__ == "Failed":
+            message = f"{event.message} {event.hint}".strip()
+            self.status.setText(f"<span style='color:#d0342c'>Export failed: {html.escape(message)}</span>")
+            self.export_failed.emit(message)
 
     def _on_status_link_activated(self, link: str) -> None:
         if self.last_path:

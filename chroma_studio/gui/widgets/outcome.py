@@ -92,7 +92,8 @@ class OutcomeWidget(QFrame):
         self.samples_button.setVisible(bool(model.samples))
         self.show()
 
-    def show_failed(self, failure: Any) -> None:
+    def show_failed(self, failure: Any, resumable: bool = False) -> None:
+        """A run that failed; ``resumable`` when it saved a checkpoint before (Resume continues from it)."""
         self._set_kind("failed")
         self.title.setText("Training did not start or could not go on")
         text = f"<b>{html.escape(failure.message)}</b>"
@@ -103,7 +104,7 @@ class OutcomeWidget(QFrame):
         self.show_button.setVisible(bool(self.output_dir) and Path(self.output_dir).is_dir())
         self.new_button.setText("Back to the settings")
         self.samples_button.hide()
-        self.resume_button.hide()
+        self.resume_button.setVisible(resumable and bool(self.output_dir))
         self.show()
 
     def _on_show_button_clicked(self) -> None:

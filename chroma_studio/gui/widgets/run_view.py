@@ -269,7 +269,7 @@ class RunViewWidget(QWidget):
 
     def _on_model_run_failed(self, failure: Any) -> None:
         self.outcome.output_dir = self.model.output_dir
-        self.outcome.show_failed(failure)
+        self.outcome.show_failed(failure, resumable=bool(self.model.checkpoints))
 
     def _update_stats(self) -> None:
         m = self.model

@@ -1,0 +1,150 @@
+"""The engine as its own process, for the desktop app: ``python -m chroma_studio.training.child``.
+
+The window never imports torch: loading it (and running the engine) in the app's process would
+hold the interpreter lock for long stretches and stall the window. The app starts this module
+instead and talks to it over the standard streams (``remote.py`` is the other end):
+
+- stdin, first line: the job as JSON, ``{"job": "train" | "prepare" | "export", ...}``;
+  then one command per line: ``stop``, ``pause``, ``resume``, ``sample``, ``save``. The end of
+  stdin (the window went away) counts as ``stop``, so a run still ends with a checkpoint.
+- stdout: one JSON object per line, the engine's events (``events.to_message``), then
+  ``{"type": "Result", "value": ...}``: a ``RunResult`` for ``train``, the model's name for
+  ``prepare``, the written file for ``export``, or null when the job failed (after a ``Failed``).
+  Whatever a library prints goes to stderr instead, so it cannot garble the stream.
+- stderr: logging and anything else; the app keeps its end for the failure dialog.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+
+from chroma_studio.logs import setup_logging
+from chroma_studio.training.control import TrainingControl
+from chroma_studio.training.events import Event, Finished, PhaseChanged, RunResult, to_message
+
+COMMANDS: dict[str, Callable[[TrainingControl], None]] = {
+    "stop": TrainingControl.stop,
+    "pause": TrainingControl.pause,
+    "resume": TrainingControl.resume,
+    "sample": TrainingControl.request_sample,
+    "save": TrainingControl.request_save,
+}
+
+
+class _Writer:
+    """The event stream: whole JSON lines, from any thread."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message, ensure_ascii=False, allow_nan=True).encode("utf-8") + b"\n"
+        with self.lock:
+            self.stream.write(line)
+            self.stream.flush()
+
+    def event(self, event: Event) -> None:
+        self.send(to_message(event))
+
+    def result(self, value: Any) -> None:
+        if isinstance(value, RunResult):
+            value = to_message(value)
+        self.send({"type": "Result", "value": value})
+
+
+def _take_stdout() -> BinaryIO:
+    """A private copy of stdout for the events; fd 1 and ``sys.stdout`` then point at stderr."""
+    sys.stdout.flush()
+    events = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return events
+
+
+def _lines(fd: int) -> Iterator[bytes]:
+    """Lines read straight from a file descriptor.
+
+    Not through ``sys.stdin``: a daemon thread blocked in a buffered read makes the interpreter
+    abort at exit ("could not acquire lock ... at interpreter shutdown").
+    """
+    pending = b""
+    while chunk := os.read(fd, 65536):
+        pending += chunk
+        *whole, pending = pending.split(b"\n")
+        yield from whole
+    if pending:
+        yield pending
+
+
+def _read_commands(lines: Iterator[bytes], control: TrainingControl) -> None:
+    for raw in lines:
+        command = COMMANDS.get(raw.decode("utf-8", "replace").strip())
+        if command is not None:
+            command(control)
+    control.stop()  # the app is gone (or closed our stdin): end the job, keeping its work
+
+
+def run_job(job: dict[str, Any], writer: _Writer, control: TrainingControl) -> Any:
+    """Run one job, reporting to ``writer``; the job's result (None when it failed)."""
+    from chroma_studio.config import config_from_dict
+
+    kind = job.get("job")
+    if kind == "train":
+        from chroma_studio.training.trainer import run_training
+
+        return run_training(config_from_dict(job["config"]), writer.event, control)
+    if kind == "prepare":
+        from chroma_studio.training.hub import DownloadCancelled
+        from chroma_studio.training.models import Loader, resolve_source
+
+        source = resolve_source(config_from_dict(job["config"]))
+        writer.event(PhaseChanged("loading", f"Getting the model: {source.label}"))
+        try:
+            Loader(source, writer.event, control).prepare()
+        except DownloadCancelled:
+            writer.event(Finished(0, "", None, stopped=True))
+            return None
+        writer.event(Finished(0, "", None))
+        return source.label
+    if kind == "export":
+        from chroma_studio.training.export import export_checkpoint
+
+        return str(export_checkpoint(job["run_dir"], step=job.get("step"), fmt=job.get("format", "diffusers")))
+    raise ValueError(f"unknown job {kind!r}")
+
+
+def main() -> int:
+    faulthandler.enable()  # a crash in native code still leaves a Python traceback on stderr
+    writer = _Writer(_take_stdout())
+    commands = _lines(sys.stdin.fileno())
+    job = json.loads(next(commands, b"{}"))
+    setup_logging(bool(job.get("verbose")))
+    control = TrainingControl()
+    # Ctrl-C in the terminal the app was started from reaches this process too: stop cleanly.
+    signal.signal(signal.SIGINT, lambda *_: control.stop())
+    threading.Thread(target=_read_commands, args=(commands, control), name="commands", daemon=True).start()
+    try:
+        result = run_job(job, writer, control)
+    except Exception as exc:
+        from chroma_studio.training.errors import describe_failure
+
+        failure = describe_failure(exc)
+        logging.getLogger(__name__).error("%s failed: %s\n%s", job.get("job"), failure.message, failure.traceback)
+        writer.event(failure)
+        writer.result(None)
+        return 1
+    writer.result(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

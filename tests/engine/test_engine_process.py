@@ -1,0 +1,140 @@
+"""The engine in its own process, as the app runs it: events, commands, and a process that dies."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import psutil
+import pytest
+
+from chroma_studio.training import events as ev
+from chroma_studio.training.remote import CHILD_MODULE, RemoteControl, child_command, describe_exit, run_in_process
+
+RUN_STEPS = 400  # far more than any test waits for: each one stops the run itself
+
+
+def engine_children() -> list[psutil.Process]:
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if CHILD_MODULE in child.cmdline():
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
+def test_a_run_in_its_own_process_sends_the_same_events_and_obeys_every_command(make_config, events):
+    config = make_config(max_train_steps=RUN_STEPS)
+    control = RemoteControl()
+    control.pause()  # given before the process exists: it must still arrive
+
+    def sink(event):
+        events(event)
+        if isinstance(event, ev.PhaseChanged) and event.phase == "paused":
+            control.request_save()
+            control.resume()
+        elif isinstance(event, ev.StepLogged) and event.step == 2:
+            control.request_sample()
+        elif isinstance(event, ev.SampleReady) and event.step > 0:
+            control.stop()
+
+    result = run_in_process({"job": "train", "config": config.to_dict()}, sink, control)
+
+    # The process runs on while commands travel, so "after step N" means at the next step boundary.
+    assert isinstance(result, ev.RunResult) and result.status == "stopped" and result.step >= 2
+    last = result.step
+    steps = events.of(ev.StepLogged)
+    assert [e.step for e in steps] == list(range(1, last + 1))
+    assert all(isinstance(e.sigma, tuple) and len(e.sigma) == 1 for e in steps)
+    assert [e.phase for e in events.of(ev.PhaseChanged)].count("paused") == 1
+    # "save now" given while paused is served after the first step; the stop saves the last one
+    assert [c.step for c in events.of(ev.CheckpointSaved)] == [1, last]
+    first, asked = events.of(ev.SampleReady)  # the run's samples at step 0, then the one asked for
+    assert first.step == 0 and 2 <= asked.step <= last and Path(asked.path).is_file()
+    finished = events.of(ev.Finished)[-1]
+    assert finished.stopped and finished.step == last and Path(finished.lora_path).is_file()
+    out = Path(config.run.output_dir)
+    assert (out / "checkpoints" / f"step_{last}").is_dir()
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == last
+    assert not engine_children()
+
+
+def test_a_run_killed_by_the_system_ends_with_a_failure_that_says_so(make_config, events):
+    config = make_config(max_train_steps=RUN_STEPS, checkpointing_steps=2)
+
+    def sink(event):
+        events(event)
+        if isinstance(event, ev.CheckpointSaved):
+            for child in engine_children():
+                child.send_signal(signal.SIGKILL)
+
+    result = run_in_process({"job": "train", "config": config.to_dict()}, sink)
+
+    assert result.status == "failed" and result.step >= 2
+    failure = events.of(ev.Failed)[-1]
+    assert result.failure == failure
+    assert "stopped by the system" in failure.message and "out of memory" in failure.message
+    assert "Resume continues from it" in failure.hint  # a checkpoint was saved before the kill
+    assert not events.of(ev.Finished)
+    assert not engine_children()
+
+
+def test_when_the_app_goes_away_the_process_stops_with_a_checkpoint(make_config):
+    config = make_config(max_train_steps=RUN_STEPS)
+    process = subprocess.Popen(
+        child_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    process.stdin.write(json.dumps({"job": "train", "config": config.to_dict()}).encode() + b"\n")
+    process.stdin.flush()
+    messages = []
+    for line in process.stdout:
+        messages.append(json.loads(line))
+        if messages[-1]["type"] == "StepLogged" and not process.stdin.closed:
+            process.stdin.close()  # as when the window's process is killed
+    assert process.wait(timeout=120) == 0
+    kinds = [m["type"] for m in messages]
+    assert kinds[-1] == "Result" and messages[-1]["value"]["status"] == "stopped"
+    finished = next(m for m in messages if m["type"] == "Finished")
+    assert finished["stopped"] and (Path(config.run.output_dir) / "checkpoints" / f"step_{finished['step']}").is_dir()
+    assert finished["step"] < RUN_STEPS
+
+
+def test_a_failed_export_reports_the_engines_message_and_hint(tmp_path, events):
+    run_dir = tmp_path / "not-a-run"
+    run_dir.mkdir()
+    result = run_in_process({"job": "export", "run_dir": str(run_dir), "step": None, "format": "diffusers"}, events)
+    assert result is None
+    (failure,) = events.of(ev.Failed)
+    assert str(run_dir) in failure.message and "has no checkpoints" in failure.message
+    assert not failure.traceback  # a plain user error, not a crash
+
+
+def test_an_export_in_its_own_process_returns_the_written_file(make_config):
+    config = make_config(max_train_steps=2, checkpointing_steps=1)
+    assert run_in_process({"job": "train", "config": config.to_dict()}, lambda e: None).status == "finished"
+    written = run_in_process(
+        {"job": "export", "run_dir": config.run.output_dir, "step": 1, "format": "kohya"}, lambda e: None
+    )
+    assert Path(written).is_file() and Path(written).parent == Path(config.run.output_dir)
+    assert Path(written).name == "chroma_lora_kohya_step_1.safetensors"
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (-9, "out of memory"),
+        (-11, "crashed inside a native library"),
+        (0xC0000005, "crashed inside a native library"),
+        (3, "exit code 3"),
+    ],
+)
+def test_describe_exit_names_the_likely_cause(code, words):
+    failure = describe_exit(code, ["last line of output"], training=True, checkpoint_kept=False)
+    assert words in failure.message + failure.hint
+    assert failure.traceback == "last line of output"
+    assert "Resume" not in failure.hint
+    assert "background process" in describe_exit(code, [], training=False).message

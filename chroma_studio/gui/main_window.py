@@ -351,6 +351,18 @@ class MainWindow(QMainWindow):
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def ask_to_quit_now(self) -> bool:
+        """Asked when the window is closed again while the run is still saving its checkpoint."""
+        answer = QMessageBox.question(
+            self,
+            "Still saving",
+            "The run is still saving its checkpoint. Quit now without waiting?\n\n"
+            "Checkpoints already saved are kept; the steps since the last one are lost.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.controller.running:
             if not self._close_when_stopped:
@@ -360,6 +372,8 @@ class MainWindow(QMainWindow):
                 self._close_when_stopped = True
                 self.controller.stop()
                 self.statusBar().showMessage("Saving a checkpoint, then closing…")
+            elif self.ask_to_quit_now():
+                self.controller.kill()
             event.ignore()  # closes again when the run has ended
             return
         if self.session.path is not None and self.session.dirty:

@@ -67,6 +67,11 @@ class RunController(QObject):
                 self.model.set_status("stopping")
                 self.model.log_added.emit("info", "Stopping after this step; a checkpoint will be saved.")
 
+    def kill(self) -> None:
+        """End the engine process at once (checkpoints already saved are kept)."""
+        if self.running:
+            self.worker.control.kill()
+
     def request_sample(self) -> None:
         if self.running:
             self.worker.control.request_sample()

@@ -12,10 +12,14 @@ instead and talks to it over the standard streams (``remote.py`` is the other en
   ``prepare``, the written file for ``export``, or null when the job failed (after a ``Failed``).
   Whatever a library prints goes to stderr instead, so it cannot garble the stream.
 - stderr: logging and anything else; the app keeps its end for the failure dialog.
+
+After the result the process ends at once (``os._exit``): everything is written by then, and a
+library's leftover thread must not keep the app waiting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import json
 import logging
@@ -43,14 +47,20 @@ class _Writer:
     """The event stream: whole JSON lines, from any thread."""
 
     def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
+        self.stream: BinaryIO | None = stream
         self.lock = threading.Lock()
+        self.done = False
 
     def send(self, message: dict[str, Any]) -> None:
         line = json.dumps(message, ensure_ascii=False, allow_nan=True).encode("utf-8") + b"\n"
         with self.lock:
-            self.stream.write(line)
-            self.stream.flush()
+            if self.stream is None:
+                return
+            try:
+                self.stream.write(line)
+                self.stream.flush()
+            except (OSError, ValueError):  # nobody reads any more (the app is gone): the job goes on
+                self.stream = None
 
     def event(self, event: Event) -> None:
         self.send(to_message(event))
@@ -59,15 +69,29 @@ class _Writer:
         if isinstance(value, RunResult):
             value = to_message(value)
         self.send({"type": "Result", "value": value})
+        self.done = True
 
 
 def _take_stdout() -> BinaryIO:
     """A private copy of stdout for the events; fd 1 and ``sys.stdout`` then point at stderr."""
     sys.stdout.flush()
-    events = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    events = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    if sys.platform == "win32":  # native code may write through the Win32 handle, not fd 1
+        import ctypes
+        import msvcrt
+
+        ctypes.windll.kernel32.SetStdHandle(-11, msvcrt.get_osfhandle(2))  # STD_OUTPUT_HANDLE
     sys.stdout = sys.stderr
     return events
+
+
+def _silence_output() -> None:
+    """Point fds 1 and 2 at the null device: with the app gone, a write there would fail."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(null, fd)
+    os.close(null)
 
 
 def _lines(fd: int) -> Iterator[bytes]:
@@ -85,12 +109,19 @@ def _lines(fd: int) -> Iterator[bytes]:
         yield pending
 
 
-def _read_commands(lines: Iterator[bytes], control: TrainingControl) -> None:
-    for raw in lines:
-        command = COMMANDS.get(raw.decode("utf-8", "replace").strip())
-        if command is not None:
-            command(control)
-    control.stop()  # the app is gone (or closed our stdin): end the job, keeping its work
+def _read_commands(lines: Iterator[bytes], control: TrainingControl, writer: _Writer) -> None:
+    try:
+        for raw in lines:
+            command = COMMANDS.get(raw.decode("utf-8", "replace").strip())
+            if command is not None:
+                command(control)
+    except OSError:
+        pass
+    finally:
+        # The app is gone, or is done with us: end the job, keeping its work (a checkpoint).
+        if not writer.done:
+            _silence_output()
+        control.stop()
 
 
 def run_job(job: dict[str, Any], writer: _Writer, control: TrainingControl) -> Any:
@@ -131,9 +162,11 @@ def main() -> int:
     control = TrainingControl()
     # Ctrl-C in the terminal the app was started from reaches this process too: stop cleanly.
     signal.signal(signal.SIGINT, lambda *_: control.stop())
-    threading.Thread(target=_read_commands, args=(commands, control), name="commands", daemon=True).start()
+    reader = threading.Thread(target=_read_commands, args=(commands, control, writer), name="commands", daemon=True)
+    reader.start()
+    code = 0
     try:
-        result = run_job(job, writer, control)
+        writer.result(run_job(job, writer, control))
     except Exception as exc:
         from chroma_studio.training.errors import describe_failure
 
@@ -141,10 +174,19 @@ def main() -> int:
         logging.getLogger(__name__).error("%s failed: %s\n%s", job.get("job"), failure.message, failure.traceback)
         writer.event(failure)
         writer.result(None)
-        return 1
-    writer.result(result)
-    return 0
+        code = 1
+    return code
+
+
+def _exit(code: int) -> None:
+    """End at once: the work is written and reported; a library's leftover thread or a GPU
+    runtime's teardown must not keep the process (and the app waiting on it) alive."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit(main())

@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -25,72 +24,93 @@ from pathlib import Path
 from typing import IO, Any
 
 from chroma_studio.logs import is_verbose
+from chroma_studio.runs import checkpoint_dirs
 from chroma_studio.training.control import Request, TrainingControl
-from chroma_studio.training.events import CheckpointSaved, Event, Failed, RunResult, Sink, from_message
+from chroma_studio.training.events import Event, Failed, Finished, RunResult, Sink, from_message
 
 logger = logging.getLogger(__name__)
 
 CHILD_MODULE = "chroma_studio.training.child"
 STDERR_LINES_KEPT = 60
+EXIT_WAIT_S = 15  # how long a child that has sent its result may take to exit
 
 
 class RemoteControl(TrainingControl):
     """A ``TrainingControl`` that forwards every command to the child process once attached.
 
     Commands given before the child is up are replayed when it attaches; commands after it has
-    ended are dropped.
+    ended are dropped. State changes and sends happen under one lock, so a command given while
+    the child attaches is neither lost nor sent out of order. ``kill()`` ends the child at once
+    (for a window that will not wait for a stuck job).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._lock = threading.Lock()
-        self._stream: IO[bytes] | None = None
+        self._lock = threading.RLock()
+        self._process: subprocess.Popen | None = None
+        self.killed = False
 
     def stop(self) -> None:
-        super().stop()
-        self._send("stop")
+        with self._lock:
+            super().stop()
+            self._send("stop")
 
     def pause(self) -> None:
-        super().pause()
-        self._send("pause")
+        with self._lock:
+            super().pause()
+            self._send("pause")
 
     def resume(self) -> None:
-        super().resume()
-        self._send("resume")
+        with self._lock:
+            super().resume()
+            self._send("resume")
 
     def request_sample(self) -> None:
-        if not self._send("sample"):
-            super().request_sample()  # replayed on attach
+        with self._lock:
+            if not self._send("sample"):
+                super().request_sample()  # replayed on attach
 
     def request_save(self) -> None:
-        if not self._send("save"):
-            super().request_save()
-
-    def attach(self, stream: IO[bytes]) -> None:
         with self._lock:
-            self._stream = stream
-        if self.stop_requested:
-            self._send("stop")
-        elif self.paused:
-            self._send("pause")
-        for request in self.take_requests():
-            self._send("sample" if request is Request.SAMPLE else "save")
+            if not self._send("save"):
+                super().request_save()
+
+    def kill(self) -> None:
+        """End the child now: no checkpoint beyond those already saved."""
+        with self._lock:
+            super().stop()
+            self.killed = True
+            if self._process is not None:
+                with contextlib.suppress(OSError):
+                    self._process.kill()
+
+    def attach(self, process: subprocess.Popen) -> None:
+        with self._lock:
+            self._process = process
+            if self.killed:
+                self.kill()
+            elif self.stop_requested:
+                self._send("stop")
+            elif self.paused:
+                self._send("pause")
+            for request in self.take_requests():
+                self._send("sample" if request is Request.SAMPLE else "save")
 
     def detach(self) -> None:
         with self._lock:
-            self._stream = None
+            self._process = None
 
     def _send(self, command: str) -> bool:
-        """True when the command was written to the child."""
-        with self._lock:
-            if self._stream is None:
-                return False
-            try:
-                self._stream.write(command.encode("ascii") + b"\n")
-                self._stream.flush()
-            except (OSError, ValueError):  # the child has just ended
-                return False
-            return True
+        """True when the command was written to the child (call with the lock held)."""
+        stream = self._process.stdin if self._process is not None else None
+        if stream is None:
+            return False
+        try:
+            stream.write(command.encode("ascii") + b"\n")
+            stream.flush()
+        except (OSError, ValueError):  # the child has just ended
+            return False
+        return True
 
 
 def child_command() -> list[str]:
@@ -136,27 +156,43 @@ def run_in_process(
         with contextlib.suppress(OSError):  # a child that died at once is reported below
             process.stdin.write(json.dumps({**job, "verbose": is_verbose()}).encode("utf-8") + b"\n")
             process.stdin.flush()
-        control.attach(process.stdin)
+        control.attach(process)
         for raw in process.stdout:
             tracker.read(raw)
+            if tracker.has_result:
+                break  # whatever the child does while it exits is not the caller's wait
     except BaseException:
         process.kill()
         raise
     finally:
         control.detach()
-        code = process.wait()
-        reader.join()
-        for stream in (process.stdin, process.stdout, process.stderr):
+        with contextlib.suppress(OSError):
+            process.stdin.close()  # the child's command reader ends
+        try:
+            code = process.wait(timeout=EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            logger.warning("the engine process did not exit after its work; ending it")
+            process.kill()
+            code = process.wait()
+        reader.join(timeout=EXIT_WAIT_S)
+        for stream in (process.stdout, process.stderr):
             with contextlib.suppress(OSError):
                 stream.close()
     if tracker.has_result:
         return tracker.result
     training = job.get("job") == "train"
-    failure = describe_exit(code, list(tail), training=training, checkpoint_kept=tracker.checkpoints > 0)
+    output_dir = str(job.get("config", {}).get("output_dir", "")) if training else ""
+    if control.killed:  # the caller ended it on purpose
+        if training:
+            sink(Finished(tracker.step, output_dir, None, stopped=True))
+            return RunResult("stopped", tracker.step, output_dir)
+        sink(Finished(0, "", None, stopped=True))
+        return None
+    kept = training and bool(output_dir) and bool(checkpoint_dirs(Path(output_dir)))
+    failure = describe_exit(code, list(tail), job=str(job.get("job")), checkpoint_kept=kept)
     logger.error("the engine process ended with code %s: %s", code, failure.message)
     sink(failure)
     if training:
-        output_dir = str(job.get("config", {}).get("output_dir", ""))
         return RunResult("failed", tracker.step, output_dir, failure=failure)
     return None
 
@@ -167,13 +203,12 @@ class _Tracker:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self.step = 0
-        self.checkpoints = 0
         self.has_result = False
         self.result: Any = None
 
     def read(self, raw: bytes) -> None:
         try:
-            message = json.loads(raw)
+            message = _parse(raw)
             if message.get("type") == "Result":
                 value = message.get("value")
                 self.result = from_message(value) if isinstance(value, dict) else value
@@ -186,8 +221,19 @@ class _Tracker:
         step = getattr(event, "step", None)
         if isinstance(step, int):
             self.step = max(self.step, step)
-        self.checkpoints += isinstance(event, CheckpointSaved)
         self.sink(event)
+
+
+def _parse(raw: bytes) -> Any:
+    """A line of the child's; an event preceded by stray text from native code is still read."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        start = raw.find(b'{"type"')
+        if start <= 0:
+            raise
+        logger.warning("engine process: %s", raw[:start].decode("utf-8", "replace"))
+        return json.loads(raw[start:])
 
 
 def _pass_on_stderr(stream: IO[bytes], tail: collections.deque[str]) -> None:
@@ -200,27 +246,48 @@ def _pass_on_stderr(stream: IO[bytes], tail: collections.deque[str]) -> None:
                 sys.stderr.write(line)
 
 
-def describe_exit(code: int, tail: list[str], training: bool = True, checkpoint_kept: bool = False) -> Failed:
+# Exit codes of a process the system ended for memory, and of a crash in native code. Windows
+# reports NTSTATUS values (unsigned here); POSIX a negative signal number.
+_MEMORY_CODES = {-9, 137, 0xC0000017, 0xC000012D}  # SIGKILL (OOM killer), NO_MEMORY, COMMITMENT_LIMIT
+_CRASH_CODES = {
+    -11,  # SIGSEGV
+    -6,  # SIGABRT: std::terminate, failed assertions in native code
+    -7,  # SIGBUS (Linux)
+    -10,  # SIGBUS (macOS)
+    -4,  # SIGILL: a build that needs CPU features this machine lacks
+    0xC0000005,  # access violation
+    0xC0000409,  # stack buffer overrun / fast fail: how abort() ends on Windows
+    0xC00000FD,  # stack overflow
+    0xC000001D,  # illegal instruction
+}
+
+
+def describe_exit(code: int, tail: list[str], job: str = "train", checkpoint_kept: bool = False) -> Failed:
     """Why the engine process ended without a result, in words, with a hint; ``tail`` is its last output."""
+    if code < -255:  # a Windows status read as a signed 32-bit number
+        code += 1 << 32
+    training = job == "train"
     process = "training process" if training else "background process"
     resume = " The last checkpoint is kept: Resume continues from it." if checkpoint_kept else ""
     details = "\n".join(tail)
-    if code in (-getattr(signal, "SIGKILL", 9), 137):
+    if code in _MEMORY_CODES:
+        lower = (
+            " or choose a smaller quantization (int8 or int4), a lower resolution or a smaller rank" if training else ""
+        )
         return Failed(
             f"The {process} was stopped by the system, most likely because the computer ran out of memory.",
-            "Close other programs, or choose a smaller quantization (int8 or int4), a lower resolution or a "
-            "smaller rank, then start again." + resume,
+            f"Close other programs{lower}, then start again.{resume}",
             details,
         )
-    if code in (-getattr(signal, "SIGSEGV", 11), 0xC0000005, -1073741819):
+    if code in _CRASH_CODES:
         return Failed(
             f"The {process} crashed inside a native library.",
             "This is usually a GPU driver or library problem: update the GPU driver and try again. "
-            "The details below help to report it." + resume,
+            f"The details below help to report it.{resume}",
             details,
         )
     return Failed(
         f"The {process} ended unexpectedly (exit code {code}).",
-        "The details below show its last output." + resume,
+        f"The details below show its last output.{resume}",
         details,
     )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
+
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
@@ -105,3 +110,43 @@ def test_the_flavour_the_recommendation_chose_is_marked_recommended(qtbot, windo
     window.set_machine_summary(gpu)
     marked = [flavour for flavour, button in page.flavour_buttons.items() if "recommended" in button.text()]
     assert marked == ["base"]  # no flavour in the recommendation: the default one
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A Hub endpoint on this machine that accepts connections and never answers (a stalled network)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    connected = threading.Event()
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+            connected.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", connected
+    server.close()
+    for connection in held:
+        connection.close()
+
+
+def test_cancel_ends_a_download_stuck_on_a_stalled_connection(qtbot, window, silent_endpoint, monkeypatch):
+    endpoint, connected = silent_endpoint
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # nothing can come from this endpoint anyway
+    window.settings.hf_endpoint = endpoint
+    page = window.machine_page
+    page.flavour_buttons["base"].click()
+    page.download_button.click()
+    assert connected.wait(60), "the download never reached the endpoint"
+    with qtbot.waitSignal(page.download_finished, timeout=30_000):
+        began = time.monotonic()
+        page.cancel_button.click()
+    assert time.monotonic() - began < 15  # the process is ended, not waited on forever
+    assert page.download_label.text() == "Cancelled."
+    assert page.download_button.isEnabled() and not page.cancel_button.isVisible()

@@ -225,3 +225,17 @@ def test_closing_during_a_run_asks_then_stops_with_a_checkpoint(qtbot, window, d
     assert model.status == "stopped"
     assert (Path(model.output_dir) / "checkpoints" / f"step_{model.step}").is_dir()
     assert not window.isVisible()
+
+
+def test_closing_again_while_it_saves_offers_to_quit_at_once(qtbot, window, demo_folder, monkeypatch):
+    page, model = start_a_long_run(qtbot, window, demo_folder)
+    asked = []
+    monkeypatch.setattr(window, "ask_to_stop_on_close", lambda: asked.append("stop") or True)
+    monkeypatch.setattr(window, "ask_to_quit_now", lambda: asked.append("quit now") or True)
+    with qtbot.waitSignal(window.controller.run_ended, timeout=RUN_TIMEOUT):
+        window.close()
+        window.close()  # impatient: the engine process is ended without waiting for its checkpoint
+    assert asked == ["stop", "quit now"]
+    assert model.status == "stopped" and not window.controller.running
+    assert not window.isVisible()
+    assert page.failure_dialog is None or not page.failure_dialog.isVisible()  # ended on purpose: no failure

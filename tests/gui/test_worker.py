@@ -57,9 +57,9 @@ def test_a_stop_given_before_the_engine_process_is_up_still_ends_the_run(qtbot, 
     work = TrainingWorker(config)
     events = []
     work.event_emitted.connect(events.append)
+    work.stop()  # before the process exists: given to it as soon as it is up
     with qtbot.waitSignal(work.finished, timeout=120_000) as finished:
         work.start()
-        work.stop()  # the process is only being started now
     work.wait()
     assert finished.args[0].status == "stopped"
     assert not [e for e in events if type(e).__name__ == "StepLogged"]

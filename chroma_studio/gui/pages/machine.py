@@ -7,7 +7,7 @@ import html
 import logging
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFileDialog,
@@ -42,6 +42,7 @@ FLAVOUR_TITLES = {
 RECOMMENDED_MARK = "(recommended for this machine)"
 DOWNLOAD_LABEL = "Download the model now"
 BUILD_DEMO_LABEL = "Build the demo model"
+SHUTDOWN_WAIT_MS = 5_000  # how long closing the window waits for a cancelled download
 
 
 class MachinePage(QWidget):
@@ -311,9 +312,12 @@ class MachinePage(QWidget):
         worker.start()
 
     def _on_cancel_button_clicked(self) -> None:
-        if self.download_worker is not None:
-            self.download_worker.stop()
+        worker = self.download_worker
+        if worker is not None:
+            worker.stop()  # seen at the next chunk of data
             self.download_label.setText("Cancelling…")
+            # a stalled connection brings no next chunk: then the download process is ended
+            QTimer.singleShot(SHUTDOWN_WAIT_MS, lambda: worker.is_running() and worker.control.kill())
 
     @Slot(object)
     def _on_download_event_emitted(self, event: Any) -> None:
@@ -341,6 +345,10 @@ class MachinePage(QWidget):
         self.download_finished.emit()
 
     def shutdown(self) -> None:
-        if self.download_worker is not None:
-            self.download_worker.stop()
-            self.download_worker.wait()
+        """Cancel a download; one stuck on a stalled connection is ended (the Hub resumes its files later)."""
+        worker = self.download_worker
+        if worker is not None:
+            worker.stop()
+            if not worker.wait(SHUTDOWN_WAIT_MS):
+                worker.control.kill()
+                worker.wait()

@@ -9,12 +9,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from chroma_studio.gui.run_model import RunModel
 from chroma_studio.gui.worker import TrainingWorker, connect_worker
 
 logger = logging.getLogger(__name__)
+
+# A stop before the run's first step has nothing to save; if the engine has not ended this long
+# after it (stuck on a stalled download, say), its process is ended.
+STOP_BEFORE_TRAINING_WAIT_MS = 5_000
 
 
 class RunController(QObject):
@@ -25,6 +29,7 @@ class RunController(QObject):
         super().__init__(parent)
         self.model = RunModel(self)
         self.worker: TrainingWorker | None = None
+        self.stepped = False  # the running engine has trained a step
 
     @property
     def running(self) -> bool:
@@ -38,6 +43,7 @@ class RunController(QObject):
         self.model.total_steps = config.optim.max_train_steps or 0
         self.model.set_status("starting")
         worker = TrainingWorker(config, environment)
+        self.stepped = False
         connect_worker(worker, self._on_worker_event_emitted, self._on_worker_finished)
         self.worker = worker
         worker.start()
@@ -62,7 +68,10 @@ class RunController(QObject):
     def stop(self) -> None:
         """Ask the run to end after this step, saving a checkpoint and the LoRA."""
         if self.running:
-            self.worker.control.stop()
+            worker = self.worker
+            worker.control.stop()
+            if not self.stepped:
+                QTimer.singleShot(STOP_BEFORE_TRAINING_WAIT_MS, lambda: self._end_if_not_training(worker))
             if self.model.status != "stopping":
                 self.model.set_status("stopping")
                 self.model.log_added.emit("info", "Stopping after this step; a checkpoint will be saved.")
@@ -71,6 +80,11 @@ class RunController(QObject):
         """End the engine process at once (checkpoints already saved are kept)."""
         if self.running:
             self.worker.control.kill()
+
+    def _end_if_not_training(self, worker: TrainingWorker) -> None:
+        if worker is self.worker and worker.is_running() and not self.stepped:
+            logger.warning("the engine did not stop before training; ending its process")
+            worker.control.kill()
 
     def request_sample(self) -> None:
         if self.running:
@@ -92,6 +106,7 @@ class RunController(QObject):
     # -- from the worker -------------------------------------------------------------------
     @Slot(object)
     def _on_worker_event_emitted(self, event: Any) -> None:
+        self.stepped = self.stepped or type(event).__name__ == "StepLogged"
         self.model.apply(event)
 
     @Slot(object)

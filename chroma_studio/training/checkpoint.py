@@ -78,6 +78,7 @@ def save_checkpoint(
     """Write checkpoint ``step`` atomically, then prune to the newest ``keep``."""
     root = Path(output_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
+    sweep_partial_checkpoints(root)
     final = root / f"step_{step}"
     tmp = Path(tempfile.mkdtemp(prefix=f".step_{step}.", dir=root))
     tmp.chmod(usual_mode(folder=True))  # mkdtemp makes it private
@@ -111,6 +112,23 @@ def save_checkpoint(
         for _, path in checkpoint_dirs(output_dir)[:-keep]:
             shutil.rmtree(path, ignore_errors=True)
     return final
+
+
+def sweep_partial_checkpoints(root: Path) -> None:
+    """Clear what a process ended in the middle of a save left in ``checkpoints/``.
+
+    A ``.step_N.*`` folder is a save that never finished: removed. ``.old.step_N`` is the previous
+    copy of step N during a swap: put back if step N itself is missing, else removed.
+    """
+    for entry in root.glob(".*step_*"):
+        if not entry.is_dir():
+            continue
+        if entry.name.startswith(".old."):
+            final = root / entry.name.removeprefix(".old.")
+            if not final.exists():
+                entry.rename(final)
+                continue
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 @dataclass

@@ -68,8 +68,8 @@ class _Writer:
     def result(self, value: Any) -> None:
         if isinstance(value, RunResult):
             value = to_message(value)
+        self.done = True  # before the app can see it and close our stdin
         self.send({"type": "Result", "value": value})
-        self.done = True
 
 
 def _take_stdout() -> BinaryIO:

@@ -139,6 +139,7 @@ def run_in_process(
     control = control or RemoteControl()
     env = {**os.environ, **{key: value for key, value in (environment or {}).items() if value}}
     env["PYTHONIOENCODING"] = "utf-8"
+    env["PYTHONUNBUFFERED"] = "1"  # native code's stdio too: nothing is left in a buffer at exit
     process = subprocess.Popen(
         child_command(),
         stdin=subprocess.PIPE,
@@ -182,14 +183,21 @@ def run_in_process(
         return tracker.result
     training = job.get("job") == "train"
     output_dir = str(job.get("config", {}).get("output_dir", "")) if training else ""
-    if control.killed:  # the caller ended it on purpose
+    if tracker.end is not None:  # it had said how it ended, then died before its result
+        end = tracker.end
+        if isinstance(end, Failed):
+            return RunResult("failed", tracker.step, output_dir, failure=end) if training else None
+        status = "stopped" if end.stopped else "finished"
+        return RunResult(status, end.step, output_dir, end.lora_path) if training else None
+    saved = checkpoint_dirs(Path(output_dir)) if output_dir else []
+    if control.killed:  # the caller ended it on purpose: where a resume would continue
+        step = saved[-1][0] if saved else tracker.step
         if training:
-            sink(Finished(tracker.step, output_dir, None, stopped=True))
-            return RunResult("stopped", tracker.step, output_dir)
+            sink(Finished(step, output_dir, None, stopped=True))
+            return RunResult("stopped", step, output_dir)
         sink(Finished(0, "", None, stopped=True))
         return None
-    kept = training and bool(output_dir) and bool(checkpoint_dirs(Path(output_dir)))
-    failure = describe_exit(code, list(tail), job=str(job.get("job")), checkpoint_kept=kept)
+    failure = describe_exit(code, list(tail), job=str(job.get("job")), checkpoint_kept=bool(saved))
     logger.error("the engine process ended with code %s: %s", code, failure.message)
     sink(failure)
     if training:
@@ -203,6 +211,7 @@ class _Tracker:
     def __init__(self, sink: Sink) -> None:
         self.sink = sink
         self.step = 0
+        self.end: Finished | Failed | None = None  # the Finished or Failed event, once sent
         self.has_result = False
         self.result: Any = None
 
@@ -218,9 +227,11 @@ class _Tracker:
         except (ValueError, TypeError, AttributeError):
             logger.warning("engine process: %s", raw.decode("utf-8", "replace").rstrip())
             return
-        step = getattr(event, "step", None)
+        step = getattr(event, "step", getattr(event, "start_step", None))
         if isinstance(step, int):
             self.step = max(self.step, step)
+        if isinstance(event, Finished | Failed):
+            self.end = event
         self.sink(event)
 
 
@@ -259,6 +270,7 @@ _CRASH_CODES = {
     0xC0000409,  # stack buffer overrun / fast fail: how abort() ends on Windows
     0xC00000FD,  # stack overflow
     0xC000001D,  # illegal instruction
+    0xC0000374,  # heap corruption
 }
 
 

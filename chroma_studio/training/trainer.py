@@ -41,6 +41,7 @@ from chroma_studio.training.hub import DownloadCancelled
 from chroma_studio.training.lora import add_lora, get_lora_state, lora_parameters, set_lora_state
 from chroma_studio.training.models import Loader, pick_device, resolve_source, training_dtype
 from chroma_studio.training.quantize import QUANTO, nf4_quantization_config, quantize_transformer
+from chroma_studio.training.runlock import RunLock
 from chroma_studio.training.sampler import SampleSettings, render_samples
 from chroma_studio.training.schedule import lr_lambda, sample_sigmas
 from chroma_studio.training.step import StepInputs, flow_matching_loss
@@ -63,6 +64,8 @@ def run_training(config: TrainingConfig, sink: Sink = null_sink, control: Traini
         logger.debug("%s", failure.traceback)
         sink(failure)
         return RunResult("failed", run.step, config.run.output_dir, failure=failure)
+    finally:
+        run.lock.release()
 
 
 def _micro_seed(seed: int, index: int) -> int:
@@ -74,6 +77,7 @@ class _Run:
     def __init__(self, config: TrainingConfig, sink: Sink, control: TrainingControl):
         self.config, self.sink, self.control = config, sink, control
         self.out = Path(config.run.output_dir)
+        self.lock = RunLock(self.out)
         self.step = 0
         self.saved_step: int | None = None
         self.peak_rss = 0
@@ -95,11 +99,12 @@ class _Run:
         quantization = None
         if config.model.base_model_precision == "nf4-bnb":
             quantization = nf4_quantization_config(self.dtype)
-        resume = self.find_resume()
         if self.out.exists() and not self.out.is_dir():
             raise TrainingError(f"The output folder {self.out} is a file, not a folder.", "Choose another output_dir.")
         try:
             self.out.mkdir(parents=True, exist_ok=True)
+            self.lock.acquire()
+            resume = self.find_resume()
             save_config(config, self.out / "config.json")
         except OSError as exc:
             raise TrainingError(

@@ -116,3 +116,28 @@ def test_download_progress_becomes_events_and_stops_on_request():
     control.stop()
     with pytest.raises(Exception, match="cancelled"):
         bar.update(1)
+
+
+def test_what_a_save_cut_short_left_behind_is_cleared_and_a_swapped_out_copy_put_back(make_config):
+    config = make_config(max_train_steps=2, checkpointing_steps=1)
+    assert run_training(config).status == "finished"
+    root = Path(config.run.output_dir) / "checkpoints"
+    (root / "step_1").rename(root / ".old.step_1")  # killed in the middle of swapping step 1
+    (root / ".step_7.x1y2").mkdir()  # killed while writing step 7
+    (root / ".step_7.x1y2" / "lora.safetensors").write_bytes(b"\0" * 1024)
+    (root / "step_2").rename(root / ".old.step_2")
+    (root / ".step_2.tmp").mkdir()  # and a finished step 2 that is there as well
+    (root / ".step_2.tmp" / "lora.safetensors").write_bytes(b"\0")
+    ckpt.shutil.copytree(root / ".old.step_2", root / "step_2")
+    ckpt.sweep_partial_checkpoints(root)
+    assert sorted(p.name for p in root.iterdir()) == ["step_1", "step_2"]
+    assert [step for step, _ in ckpt.checkpoint_dirs(config.run.output_dir)] == [1, 2]
+
+
+def test_a_save_sweeps_first(make_config):
+    config = make_config(max_train_steps=2, checkpointing_steps=1)
+    root = Path(config.run.output_dir) / "checkpoints"
+    root.mkdir(parents=True)
+    (root / ".step_9.abc").mkdir()
+    assert run_training(config).status == "finished"
+    assert not [p for p in root.iterdir() if p.name.startswith(".")]

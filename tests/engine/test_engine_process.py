@@ -137,6 +137,21 @@ def test_when_the_app_goes_away_the_process_stops_with_a_checkpoint(make_config)
     assert (Path(config.run.output_dir) / "pytorch_lora_weights.safetensors").is_file()
 
 
+def test_a_child_that_dies_after_saying_how_it_ended_is_taken_at_its_word(monkeypatch, tmp_path, events):
+    finished = ev.Finished(5, str(tmp_path), str(tmp_path / "lora.safetensors"))
+    script = tmp_path / "dies.py"
+    script.write_text(
+        "import json, os, sys\n"
+        "sys.stdin.readline()\n"
+        f"print({json.dumps(json.dumps(ev.to_message(finished)))}, flush=True)\n"
+        "os._exit(3)\n"
+    )
+    monkeypatch.setattr(remote, "child_command", lambda: [sys.executable, str(script)])
+    result = run_in_process({"job": "train", "config": {"output_dir": str(tmp_path)}}, events)
+    assert result == ev.RunResult("finished", 5, str(tmp_path), finished.lora_path)
+    assert events == [finished]  # no failure added after the fact
+
+
 def test_a_child_that_lingers_after_its_result_does_not_hold_the_caller(monkeypatch, tmp_path):
     script = tmp_path / "lingers.py"
     script.write_text(

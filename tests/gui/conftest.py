@@ -3,6 +3,8 @@ demo run, and a check that no worker QThread outlives its test."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,27 @@ def window(qtbot, settings, summary, monkeypatch):  # noqa: F811 (the fixture im
     win.controller.stop()
     win.controller.shutdown()
     win.dataset_page.shutdown()
+
+
+@pytest.fixture
+def silent_endpoint():
+    """A Hub endpoint on this machine that accepts connections and never answers (a stalled network)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    connected = threading.Event()
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+            connected.set()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", connected
+    server.close()
+    for connection in held:
+        connection.close()

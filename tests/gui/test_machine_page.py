@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
@@ -110,30 +107,6 @@ def test_the_flavour_the_recommendation_chose_is_marked_recommended(qtbot, windo
     window.set_machine_summary(gpu)
     marked = [flavour for flavour, button in page.flavour_buttons.items() if "recommended" in button.text()]
     assert marked == ["base"]  # no flavour in the recommendation: the default one
-
-
-@pytest.fixture
-def silent_endpoint():
-    """A Hub endpoint on this machine that accepts connections and never answers (a stalled network)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    connected = threading.Event()
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                return
-            connected.set()
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}", connected
-    server.close()
-    for connection in held:
-        connection.close()
 
 
 def test_cancel_ends_a_download_stuck_on_a_stalled_connection(qtbot, window, silent_endpoint, monkeypatch):

@@ -239,3 +239,19 @@ def test_closing_again_while_it_saves_offers_to_quit_at_once(qtbot, window, demo
     assert model.status == "stopped" and not window.controller.running
     assert not window.isVisible()
     assert page.failure_dialog is None or not page.failure_dialog.isVisible()  # ended on purpose: no failure
+
+
+def test_stop_ends_a_run_stuck_before_its_first_step(qtbot, window, demo_folder, silent_endpoint, monkeypatch):
+    endpoint, connected = silent_endpoint
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # nothing can come from this endpoint anyway
+    window.settings.hf_endpoint = endpoint
+    window.dataset_page.set_folders([str(demo_folder)])
+    window.session.update(model_flavour="base")
+    window.show_page("train")
+    page, model = window.train_page, window.controller.model
+    page.start_button.click()
+    assert connected.wait(60), "the run never asked the endpoint for the model"
+    with qtbot.waitSignal(window.controller.run_ended, timeout=30_000):
+        page.run_view.stop_button.click()  # the download it waits on will never answer
+    assert model.status == "stopped" and model.step == 0
+    assert page.failure_dialog is None or not page.failure_dialog.isVisible()

@@ -27,6 +27,7 @@ from chroma_studio.gui.widgets.image_viewer import ImageViewerDialog
 from chroma_studio.gui.widgets.latest_samples import LatestSamplesWidget
 from chroma_studio.gui.widgets.loss_chart import LossChartWidget
 from chroma_studio.gui.widgets.outcome import OutcomeWidget
+from chroma_studio.runs import checkpoint_dirs
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +270,8 @@ class RunViewWidget(QWidget):
 
     def _on_model_run_failed(self, failure: Any) -> None:
         self.outcome.output_dir = self.model.output_dir
-        self.outcome.show_failed(failure, resumable=bool(self.model.checkpoints))
+        saved = checkpoint_dirs(self.model.output_dir) if self.model.output_dir else []
+        self.outcome.show_failed(failure, resumable=bool(saved))  # from the disk: a resumed run counts too
 
     def _update_stats(self) -> None:
         m = self.model

@@ -6,13 +6,18 @@ The engine writes these files; the GUI reopens past runs from them and the CLI e
 from __future__ import annotations
 
 import json
+import os
 import re
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
+LOG = "log.txt"  # the run's log, as the app showed it
 SAMPLES = "samples"
+LORA_FILE = "pytorch_lora_weights.safetensors"  # the final LoRA (training/export.py)
+_METRICS_TAIL = 8192  # bytes read from the end of metrics.jsonl: many times one record
 SAMPLE_INDEX = "index.jsonl"
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_STATE = "state.json"
@@ -64,3 +69,35 @@ def checkpoint_dirs(run_dir: str | Path) -> list[tuple[int, Path]]:
         if match and (entry / CHECKPOINT_STATE).is_file():
             found.append((int(match.group(1)), entry))
     return sorted(found)
+
+
+def read_log(run_dir: str | Path, limit: int = 5000) -> list[str]:
+    """The last ``limit`` lines of a run's log (empty when it has none)."""
+    try:
+        with open(Path(run_dir) / LOG, encoding="utf-8", errors="replace") as handle:
+            return [line.rstrip("\n") for line in deque(handle, maxlen=limit)]
+    except OSError:
+        return []
+
+
+def last_metrics_step(run_dir: str | Path) -> int:
+    """The step of the last record in a run's metrics.jsonl (0: none), read from the file's end."""
+    path = Path(run_dir) / METRICS
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - _METRICS_TAIL))
+            lines = handle.read().splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):  # the first one may be cut by the seek, the last one by a crash
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and "loss" in record:
+            return record["step"]
+    if size <= _METRICS_TAIL:
+        return 0
+    records = read_metrics(run_dir)  # no whole record near the end: read it all
+    return int(records[-1]["step"]) if records else 0

@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         model.status_changed.connect(self._on_model_status_changed)
         model.steps_added.connect(self._on_model_steps_added)
         model.phase_changed.connect(self._on_model_phase_changed)
+        model.run_failed.connect(self._on_model_run_failed)
         self.controller.run_ended.connect(self._on_controller_run_ended)
 
     # -- pages -----------------------------------------------------------------------------
@@ -236,9 +237,13 @@ class MainWindow(QMainWindow):
         text = f"{model.status.capitalize()}"
         if model.total_steps:
             text += f" · step {model.step} of {model.total_steps}"
-        if model.active and model.phase_detail and model.phase != "training":
+        if model.active and model.phase_detail and model.phase not in ("training", "paused"):
             text += f" · {model.phase_detail}"
         self.status_label.setText(text)
+
+    def _on_model_run_failed(self, failure: Any) -> None:
+        if failure.topic == "dataset":  # training saw the folders differently: show them as they are now
+            self.dataset_page.rescan()
 
     def _on_controller_run_ended(self, result: Any) -> None:
         if self._close_when_stopped:

@@ -18,10 +18,10 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from chroma_studio import runs
+from chroma_studio.training.events import log_lines
 
 logger = logging.getLogger(__name__)
 
-LORA_FILENAME = "pytorch_lora_weights.safetensors"  # the engine's main LoRA file name (training/export.py)
 SMOOTHING = 0.95  # weight of the running loss average; ~40 steps of memory
 ACTIVE = ("starting", "running", "paused", "stopping")
 
@@ -152,10 +152,10 @@ class RunModel(QObject):
     def apply(self, event: Any) -> None:
         """Take one event from the engine (dispatched by its class name)."""
         handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is None:
-            logger.debug("unhandled event %r", event)
-            return
-        handler(event)
+        if handler is not None:
+            handler(event)
+        for level, message in log_lines(event):
+            self.log_added.emit(level, message)
 
     def _on_PhaseChanged(self, event: Any) -> None:
         self.phase, self.phase_detail = event.phase, event.detail
@@ -165,20 +165,15 @@ class RunModel(QObject):
             self.set_status("running")
             self.restart_rate()
         self.phase_changed.emit(event.phase, event.detail)
-        if event.phase not in ("training", "sampling", "saving"):
-            self.log_added.emit("info", f"{event.phase.capitalize()}: {event.detail}")
 
     def _on_Progress(self, event: Any) -> None:
         self.progress_changed.emit(event.task, event.done, event.total, event.unit)
 
     def _on_RunPlanned(self, event: Any) -> None:
         self.total_steps, self.start_step, self.step = event.total_steps, event.start_step, event.start_step
+        if event.start_step and not len(self.series) and self.output_dir:
+            self._load_history(Path(self.output_dir), event.start_step)
         self.planned.emit(event.total_steps, event.start_step)
-        self.log_added.emit(
-            "info",
-            f"Training {event.total_steps} steps on {event.images} images "
-            f"({event.lora_modules} LoRA layers, {event.trainable_parameters / 1e6:.2f}M parameters).",
-        )
 
     def _on_StepLogged(self, event: Any) -> None:
         self.step, self.total_steps = event.step, event.total_steps
@@ -197,14 +192,10 @@ class RunModel(QObject):
     def _on_CheckpointSaved(self, event: Any) -> None:
         self.checkpoints.append((event.step, event.path))
         self.checkpoint_saved.emit(event.step, event.path)
-        self.log_added.emit("info", f"Checkpoint saved at step {event.step}: {event.path}")
 
     def _on_MemoryReport(self, event: Any) -> None:
         self.memory = event
         self.memory_changed.emit(event)
-
-    def _on_LogMessage(self, event: Any) -> None:
-        self.log_added.emit(event.level, event.message)
 
     def _on_Finished(self, event: Any) -> None:
         self.result = event
@@ -213,18 +204,29 @@ class RunModel(QObject):
             self.output_dir = event.output_dir
         self.lora_files = [f for f in event.files if f] or ([event.lora_path] if event.lora_path else [])
         self.set_status("stopped" if event.stopped else "finished")
-        self.log_added.emit("info", f"{'Stopped' if event.stopped else 'Finished'} at step {event.step}.")
         self.run_finished.emit(event)
 
     def _on_Failed(self, event: Any) -> None:
         self.failure = event
         self.set_status("failed")
-        self.log_added.emit("error", event.message)
-        if event.hint:
-            self.log_added.emit("hint", event.hint)
         self.run_failed.emit(event)
 
     # -- a run on disk ---------------------------------------------------------------------
+    def _load_history(self, folder: Path, up_to: int) -> None:
+        """What a resumed run did before ``up_to`` (its checkpoint): the curve, samples, checkpoints."""
+        records = [r for r in runs.read_metrics(folder) if r["step"] <= up_to]
+        self.series.extend([r["step"] for r in records], [r["loss"] for r in records])
+        if records:
+            self.last_loss, self.learning_rate = records[-1]["loss"], records[-1].get("lr")
+        self.steps_added.emit()
+        for record in runs.read_sample_index(folder):
+            path = folder / runs.SAMPLES / record["file"]
+            if record["step"] <= up_to and path.is_file():
+                self._add_sample(
+                    SampleImage(record["step"], record.get("prompt_index", 0), record["prompt"], str(path))
+                )
+        self.checkpoints = [(step, str(path)) for step, path in runs.checkpoint_dirs(folder) if step <= up_to]
+
     def load_folder(self, output_dir: str | Path) -> None:
         """Show a past run: its loss curve, samples, checkpoints and LoRA files."""
         folder = Path(output_dir)
@@ -234,22 +236,13 @@ class RunModel(QObject):
         self.reopened = True
         config = runs.read_json(folder / runs.CONFIG)
         self.run_settings = config
-        records = runs.read_metrics(folder)
-        self.series.extend([r["step"] for r in records], [r["loss"] for r in records])
-        self.step = int(records[-1]["step"]) if records else 0
+        for line in runs.read_log(folder):
+            self.log_added.emit("history", line)
+        self._load_history(folder, up_to=2**62)
+        self.step = int(self.series.steps[-1]) if len(self.series) else 0
         self.total_steps = int(config.get("max_train_steps") or self.step)
-        if records:
-            self.last_loss, self.learning_rate = records[-1]["loss"], records[-1].get("lr")
         self.planned.emit(self.total_steps, 0)
-        self.steps_added.emit()
-        for record in runs.read_sample_index(folder):
-            path = folder / runs.SAMPLES / record["file"]
-            if path.is_file():
-                self._add_sample(
-                    SampleImage(record["step"], record.get("prompt_index", 0), record["prompt"], str(path))
-                )
-        self.checkpoints = [(step, str(path)) for step, path in runs.checkpoint_dirs(folder)]
-        lora = folder / LORA_FILENAME
+        lora = folder / runs.LORA_FILE
         self.lora_files = sorted(str(p) for p in folder.glob("*.safetensors")) if lora.is_file() else []
         stopped = not lora.is_file() or self.step < self.total_steps
         self.phase, self.phase_detail = "finished", "Reopened from disk"

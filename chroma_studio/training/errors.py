@@ -38,11 +38,11 @@ def describe_failure(exc: BaseException) -> Failed:
     if isinstance(exc, TrainingError):
         return Failed(message, exc.hint)
     if isinstance(exc, ConfigError):
-        return Failed(message, "Fix the settings named above and start again.")
+        return Failed(message, "Fix the settings named above and start again.", topic="settings")
     if isinstance(exc, DatasetError):
-        return Failed(message, "Check the dataset folders, then start again.")
+        return Failed(message, "Check the dataset folders, then start again.", topic="dataset")
     if isinstance(exc, ModelSourceError):
-        return Failed(message, "Check the model paths in the settings.")
+        return Failed(message, "Check the model paths in the settings.", topic="model")
     if isinstance(exc, CheckpointError):
         return Failed(
             message, "Resume with the settings the checkpoint was made with, or train into a new output folder."
@@ -53,6 +53,7 @@ def describe_failure(exc: BaseException) -> Failed:
             "Choose int8 or int4 quantization (base_model_precision), lower the resolution or the LoRA rank, "
             "turn on gradient checkpointing, or set offload_during_startup.",
             trace,
+            topic="memory",
         )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return Failed(

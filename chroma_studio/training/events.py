@@ -97,9 +97,13 @@ class Finished:
 
 @dataclass(frozen=True)
 class Failed:
+    """The run could not go on. ``topic`` says where the fix is: "dataset", "settings", "model",
+    "memory", or "" (unknown)."""
+
     message: str
     hint: str
     traceback: str = ""
+    topic: str = ""
 
 
 Event = (
@@ -119,6 +123,37 @@ Sink = Callable[[Event], None]
 
 def null_sink(event: Event) -> None:
     """A sink that drops everything."""
+
+
+QUIET_PHASES = ("training", "sampling", "saving", "finished")  # shown as status, not logged
+
+
+def log_lines(event: Event) -> list[tuple[str, str]]:
+    """What a run's log says about ``event``: (level, message) pairs, the same in the app and log.txt."""
+    if isinstance(event, PhaseChanged):
+        if event.phase in QUIET_PHASES:
+            return []
+        name = event.phase.capitalize()
+        if not event.detail or event.detail.lower().startswith(event.phase):  # "Paused at step 5"
+            return [("info", event.detail or name)]
+        return [("info", f"{name}: {event.detail}")]
+    if isinstance(event, RunPlanned):
+        return [
+            (
+                "info",
+                f"Training {event.total_steps} steps on {event.images} images "
+                f"({event.lora_modules} LoRA layers, {event.trainable_parameters / 1e6:.2f}M parameters).",
+            )
+        ]
+    if isinstance(event, CheckpointSaved):
+        return [("info", f"Checkpoint saved at step {event.step}: {event.path}")]
+    if isinstance(event, LogMessage):
+        return [(event.level, event.message)]
+    if isinstance(event, Finished):
+        return [("info", f"{'Stopped' if event.stopped else 'Finished'} at step {event.step}.")]
+    if isinstance(event, Failed):
+        return [("error", event.message), *([("hint", event.hint)] if event.hint else [])]
+    return []
 
 
 @dataclass(frozen=True)

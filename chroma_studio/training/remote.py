@@ -290,6 +290,7 @@ def describe_exit(code: int, tail: list[str], job: str = "train", checkpoint_kep
             f"The {process} was stopped by the system, most likely because the computer ran out of memory.",
             f"Close other programs{lower}, then start again.{resume}",
             details,
+            topic="memory",
         )
     if code in _CRASH_CODES:
         return Failed(

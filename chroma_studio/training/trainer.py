@@ -16,7 +16,7 @@ import torch
 
 from chroma_studio.config import ConfigError, TrainingConfig, errors, save_config
 from chroma_studio.paths import cache_dir
-from chroma_studio.runs import METRICS, read_metrics
+from chroma_studio.runs import LOG, METRICS, read_metrics
 from chroma_studio.training import checkpoint as ckpt
 from chroma_studio.training.cache import EmbeddingCache, fingerprint_files
 from chroma_studio.training.caching import Stopped, cache_latents, cache_text, release_memory
@@ -26,6 +26,8 @@ from chroma_studio.training.data import DataOrder, DatasetError, Example, load_e
 from chroma_studio.training.errors import TrainingError, describe_failure
 from chroma_studio.training.events import (
     CheckpointSaved,
+    Event,
+    Failed,
     Finished,
     LogMessage,
     MemoryReport,
@@ -34,6 +36,7 @@ from chroma_studio.training.events import (
     RunResult,
     Sink,
     StepLogged,
+    log_lines,
     null_sink,
 )
 from chroma_studio.training.export import FORMATS, export_checkpoint
@@ -52,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 def run_training(config: TrainingConfig, sink: Sink = null_sink, control: TrainingControl | None = None) -> RunResult:
     """Train a LoRA as ``config`` says, reporting to ``sink``; ``control`` stops, pauses, asks."""
-    run = _Run(config, sink, control or TrainingControl())
+    log = RunLog(Path(config.run.output_dir), sink)
+    run = _Run(config, log, control or TrainingControl())
     try:
         return run.execute()
     except (Stopped, DownloadCancelled):
@@ -65,7 +69,39 @@ def run_training(config: TrainingConfig, sink: Sink = null_sink, control: Traini
         sink(failure)
         return RunResult("failed", run.step, config.run.output_dir, failure=failure)
     finally:
+        log.flush()
         run.lock.release()
+
+
+class RunLog:
+    """A sink that passes events on and appends the run's log lines to ``log.txt`` in its folder.
+
+    Lines wait until the folder exists (the run creates it after reading the dataset), so a
+    reopened run shows the same log the window showed while it ran.
+    """
+
+    def __init__(self, folder: Path, sink: Sink) -> None:
+        self.path, self.sink = folder / LOG, sink
+        self.pending: list[str] = []
+
+    def __call__(self, event: Event) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        for level, message in log_lines(event):
+            prefix = "" if level == "info" else f"{level.upper()}: "
+            self.pending.append(f"{stamp}  {prefix}{message}\n")
+        if isinstance(event, Finished | Failed | CheckpointSaved | RunPlanned):
+            self.flush()
+        self.sink(event)
+
+    def flush(self) -> None:
+        if not self.pending or not self.path.parent.is_dir():
+            return
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.writelines(self.pending)
+        except OSError as exc:  # a log that cannot be written must not end the run
+            logger.warning("cannot write %s: %s", self.path, exc)
+        self.pending.clear()
 
 
 def _micro_seed(seed: int, index: int) -> int:
@@ -299,6 +335,8 @@ class _Run:
             self.phase("paused", f"Paused at step {self.step}")
             while self.control.paused and not self.control.stop_requested:
                 self.control.wait_while_paused(0.2)
+            if not self.control.stop_requested:
+                self.sink(LogMessage("info", f"Resumed at step {self.step}."))
             self.phase("training", f"Step {self.step}")
         return self.control.stop_requested
 

@@ -40,6 +40,14 @@ def test_a_demo_run_writes_everything_a_run_leaves(make_config, events):
     assert [c.step for c in events.of(ev.CheckpointSaved)] == [2, 4]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_2", "step_4"]
     assert json.loads((out / "config.json").read_text())["model_flavour"] == "demo"
+    log = (out / "log.txt").read_text().splitlines()  # what the app's log panel showed, stamped
+    assert [line.split("  ", 1)[1] for line in log][-3:] == [
+        f"Checkpoint saved at step 2: {out / 'checkpoints' / 'step_2'}",
+        f"Checkpoint saved at step 4: {out / 'checkpoints' / 'step_4'}",
+        "Finished at step 4.",
+    ]
+    assert any("Training 4 steps on 4 images" in line for line in log)
+    assert not (out / ".chroma-studio.lock").exists()
 
     finished = events.of(ev.Finished)[-1]
     assert finished.lora_path == str(out / LORA_FILENAME) and not finished.stopped

@@ -10,6 +10,7 @@ from PIL import Image
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QTextCursor
 from qt_fixtures import CP1252_CAPTION, DATASET_WAIT_MS, load_folder, open_dataset_page
+from support import copy_demo_images
 
 from chroma_studio.dataset import caption_history
 from chroma_studio.gui.pages.dataset import DatasetPage
@@ -69,6 +70,29 @@ def test_typed_caption_is_saved_after_a_pause_and_undone(page, qtbot, demo_folde
     assert snapshot(demo_folder) == before
     assert not page.editor.text().endswith(", whiskers")
     assert page.redo_button.isEnabled()
+
+
+def test_switching_to_another_folder_leaves_nothing_to_undo_in_the_old_one(page, qtbot, demo_folder, tmp_path):
+    load(page, qtbot, demo_folder)
+    select(page, "chelsea.jpg")
+    type_at_end(qtbot, page, ", whiskers")
+    caption = demo_folder / "chelsea.txt"
+    qtbot.waitUntil(
+        lambda: caption.read_text(encoding="utf-8").rstrip().endswith(", whiskers"), timeout=5 * SAVE_DELAY_MS
+    )
+    assert page.undo_button.isEnabled()
+    other = copy_demo_images(tmp_path / "other")  # the same file names, in another folder
+    load(page, qtbot, other)
+    assert not page.undo_button.isEnabled() and page.undo_button.toolTip() == "Nothing to undo"
+    assert not page.undo()
+    assert caption.read_text(encoding="utf-8").rstrip().endswith(", whiskers")  # the edit stays as made
+    # adding a folder beside the first keeps what can be undone there
+    select(page, "coffee.jpg")
+    type_at_end(qtbot, page, ", steam")
+    qtbot.waitUntil(page.undo_button.isEnabled, timeout=5 * SAVE_DELAY_MS)
+    with qtbot.waitSignal(page.images_checked, timeout=WAIT_MS):
+        page.add_folders([str(demo_folder)])
+    assert page.undo_button.isEnabled()
 
 
 def test_a_burst_of_typing_saved_in_pieces_undoes_at_once(page, qtbot, demo_folder):

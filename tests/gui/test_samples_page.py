@@ -161,10 +161,11 @@ def test_step_headers_stay_over_their_pictures_when_the_grid_scrolls(qtbot, live
         columns = range(grid.columnCount())
         return all(header.sectionViewportPosition(c) == view.visualRect(grid.index(0, c)).x() for c in columns)
 
-    # a run that is watched follows the newest step: the last column ends at the right edge
+    # a run that is watched follows the newest step, in view whole, and no column is cut at the left
     qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum())
     last = view.visualRect(grid.index(0, grid.columnCount() - 1))
-    assert last.right() + 1 == view.viewport().width()
+    assert last.right() < view.viewport().width()
+    assert header.sectionViewportPosition(header.logicalIndexAt(0)) == 0
     assert header.offset() == bar.value()
     assert aligned()
     for value in (0, bar.maximum() // 3, bar.maximum() - 7):  # anywhere, even mid-column

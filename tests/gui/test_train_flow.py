@@ -116,6 +116,8 @@ def test_stop_midway_then_reopen_the_run(qtbot, window, demo_folder, monkeypatch
     with qtbot.waitSignal(model.status_changed, check_params_cb=lambda s: s == "paused", timeout=RUN_TIMEOUT):
         page.run_view.pause_button.click()
     assert page.run_view.pause_button.text() == "Resume"
+    assert page.run_view.phase_label.text() == f"Paused at step {model.step}"
+    assert "paused" in page.run_view.stats_label.text() and "it/s" not in page.run_view.stats_label.text()
     with qtbot.waitSignal(model.status_changed, check_params_cb=lambda s: s == "running", timeout=RUN_TIMEOUT):
         page.run_view.pause_button.click()
     with qtbot.waitSignal(window.controller.run_ended, timeout=RUN_TIMEOUT):
@@ -136,6 +138,9 @@ def test_stop_midway_then_reopen_the_run(qtbot, window, demo_folder, monkeypatch
         page.open_run_button.click()
     assert model.reopened and model.status == "stopped"
     assert model.step == stopped_at
+    log = page.run_view.log.toPlainText()  # the run's log.txt, as it was shown while it ran
+    assert "Resumed at step" in log and f"Stopped at step {stopped_at}." in log
+    assert log.index("Training 400 steps") < log.index("Checkpoint saved at step")
     assert page.run_view.chart.point_count() == stopped_at
     assert [step for step, _ in model.checkpoints][-1] == stopped_at
     assert page.stack.currentWidget() is page.run_view
@@ -156,8 +161,13 @@ def test_a_broken_dataset_shows_the_error_dialog_with_the_hint(qtbot, window, de
     assert dialog is not None and dialog.isVisible()
     assert "No usable images" in dialog.text() and str(demo_folder) in dialog.text()
     assert "Check the dataset folders" in dialog.informativeText()
-    assert page.run_view.outcome.property("kind") == "failed"
+    outcome = page.run_view.outcome
+    assert outcome.property("kind") == "failed" and outcome.dataset_button.isVisible()
     dialog.accept()
+    # the Dataset page shows the folder as it is now (scanned again), one click away
+    qtbot.waitUntil(lambda: window.dataset_page.stats().images == 0, timeout=RUN_TIMEOUT)
+    outcome.dataset_button.click()
+    assert window.current_page() == "dataset"
 
 
 def test_when_the_engine_process_dies_the_window_says_why_and_offers_to_resume(qtbot, window, demo_folder):
@@ -175,9 +185,13 @@ def test_when_the_engine_process_dies_the_window_says_why_and_offers_to_resume(q
     outcome = page.run_view.outcome
     assert outcome.property("kind") == "failed" and outcome.resume_button.isVisible()
     saved = model.checkpoints[-1][0]
-    with qtbot.waitSignal(model.steps_added, timeout=RUN_TIMEOUT):
-        outcome.resume_button.click()
-    assert model.step > saved and f"at step {saved}." in page.run_view.log.toPlainText()  # went on from it
+    outcome.resume_button.click()
+    qtbot.waitUntil(lambda: model.step > saved, timeout=RUN_TIMEOUT)
+    assert f"at step {saved}." in page.run_view.log.toPlainText()  # went on from it
+    # the curve and the samples before the checkpoint are still there, and go on from it
+    steps = list(model.series.steps)
+    assert steps[: saved + 1] == list(range(1, saved + 2)) and steps == sorted(set(steps))
+    assert [s.step for s in model.samples][:1] == [0]
     with qtbot.waitSignal(window.controller.run_ended, timeout=RUN_TIMEOUT):
         page.run_view.stop_button.click()
     assert model.status == "stopped"

@@ -44,6 +44,7 @@ class DatasetPage(DatasetLayout):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._folders: list[str] = []
+        self._history_outdated = False  # a folder was removed: its undo steps go when no job runs
         self.loading = DatasetLoading(self.runner, self.model, self.loader, self)
         self._stats_timer = QTimer(self, singleShot=True, interval=STATS_DELAY_MS)
         self._stats_timer.timeout.connect(self._on_stats_timer_timeout)
@@ -103,6 +104,11 @@ class DatasetPage(DatasetLayout):
         normal = list(dict.fromkeys(str(Path(f).expanduser().absolute()) for f in folders))
         if normal == self._folders:
             return
+        if set(self._folders) - set(normal):
+            # Undo must not change captions in a folder that is no longer shown (the same file
+            # name may be in the new one): the history of the old folders goes.
+            self._history_outdated = True
+            self._forget_outdated_history()
         self._folders = normal
         self._show_folders()
         self.folders_changed.emit(list(normal))
@@ -339,7 +345,15 @@ class DatasetPage(DatasetLayout):
         self.editor.set_locked(busy)
         self.add_trigger_button.setEnabled(not busy)
         self.more_edits_button.setEnabled(not busy)
+        self._forget_outdated_history()
         self._update_history_buttons()
+
+    def _forget_outdated_history(self) -> None:
+        """Clear the undo history after a folder was removed (once no caption job uses it)."""
+        if self._history_outdated and not self.caption_actions.is_busy():
+            self._history_outdated = False
+            self.caption_actions.history.clear()
+            self._update_history_buttons()
 
     def _on_caption_actions_history_changed(self) -> None:
         self._update_history_buttons()

@@ -7,13 +7,14 @@ The big button always trains the recommended settings: when the settings differ 
 says that it puts them back, and "Start training with your settings" becomes the main button. A
 preset made for other hardware is applied only after the user confirms it. While a run is on,
 the page shows it live; afterwards, its outcome. Past runs of the project can be opened again
-with their chart and samples.
+with their chart and samples; each says how far it went and when it started.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QPushButton, QWidget
 
+from chroma_studio import runs
 from chroma_studio.config import FIELDS, ConfigError, errors
 from chroma_studio.gui.machine_info import PresetOption, describe_settings
 from chroma_studio.gui.pages.train_layout import TrainLayout
@@ -42,6 +44,29 @@ NO_TRIGGER_DETAIL = (
 def preset_values(option: PresetOption) -> dict[str, Any]:
     """The settings a preset changes (not the dataset, trigger word or run folder)."""
     return {k: v for k, v in option.settings.items() if k in FIELDS and k not in MANAGED_ELSEWHERE}
+
+
+def describe_run(run_dir: str | Path, training: bool = False) -> str:
+    """A past run for the narrow Past runs list, in two lines: its folder's name, then what it is,
+    as in "stopped at step 19 of 400 · 29 Nov 20:16" (the date: when its config was written)."""
+    folder = Path(run_dir)
+    config_path = folder / runs.CONFIG
+    total = runs.read_json(config_path).get("max_train_steps") or 0
+    step = runs.last_metrics_step(folder)
+    if training:
+        state = "training now"
+    elif not step:
+        state = "not started"
+    elif (folder / runs.LORA_FILE).is_file() and step >= (total or step):  # as a reopened run judges it
+        state = f"finished, {step} steps"
+    else:
+        state = f"stopped at step {step} of {total}" if total else f"stopped at step {step}"
+    try:
+        started = datetime.fromtimestamp((config_path if config_path.is_file() else folder).stat().st_mtime)
+    except OSError:
+        return f"{folder.name}\n{state}"
+    year = "" if started.year == datetime.now().year else f" {started.year}"
+    return f"{folder.name}\n{state} · {started.day} {started:%b}{year} {started:%H:%M}"
 
 
 class TrainPage(TrainLayout):
@@ -70,6 +95,7 @@ class TrainPage(TrainLayout):
         self.advanced_toggle.toggled.connect(self._on_advanced_toggle_toggled)
         self.form.value_edited.connect(self._on_form_value_edited)
         self.form.outside_field_requested.connect(self._on_form_outside_field_requested)
+        self.runs_list.setSpacing(3)  # its entries have two lines each
         self.runs_list.itemActivated.connect(self._on_runs_list_item_activated)
         self.open_run_button.clicked.connect(self._on_open_run_button_clicked)
         rv = self.run_view
@@ -81,7 +107,9 @@ class TrainPage(TrainLayout):
         rv.new_run_requested.connect(self.show_setup)
         rv.resume_run_requested.connect(self._on_run_view_resume_run_requested)
         rv.samples_requested.connect(self.samples_page_requested)
+        rv.dataset_requested.connect(self.dataset_page_requested)
         controller.model.run_failed.connect(self._on_model_run_failed)
+        controller.run_started.connect(self._on_controller_run_started)
         controller.run_ended.connect(self._on_controller_run_ended)
         session.config_changed.connect(self._on_session_config_changed)
         session.runs_changed.connect(self._on_session_runs_changed)
@@ -317,9 +345,9 @@ class TrainPage(TrainLayout):
 
     def _refresh_runs(self) -> None:
         self.runs_list.clear()
+        live = Path(self.controller.model.output_dir) if self.controller.running else None
         for run in reversed(self.session.existing_runs()):
-            done = (Path(run) / "pytorch_lora_weights.safetensors").is_file()
-            item = QListWidgetItem(f"{Path(run).name}{'' if done else ' (not finished)'}")
+            item = QListWidgetItem(describe_run(run, training=Path(run) == live))
             item.setToolTip(run)
             item.setData(Qt.ItemDataRole.UserRole, run)
             self.runs_list.addItem(item)
@@ -338,6 +366,9 @@ class TrainPage(TrainLayout):
 
     def _on_run_view_resume_run_requested(self, output_dir: str) -> None:
         self.start(resume_dir=output_dir)
+
+    def _on_controller_run_started(self, output_dir: str) -> None:
+        self._refresh_runs()  # a resumed run is training now
 
     def _on_controller_run_ended(self, result: Any) -> None:
         self._refresh_runs()

@@ -4,8 +4,9 @@
 thread pool (``QImageReader`` scaled), and the pixmap is made on the GUI thread when the image
 comes back. ``GalleryWidget`` is the table view with a size slider; a click emits the sample.
 
-The grid scrolls by pixels, so the step headers always move with their pictures; while it is
-scrolled to the right end, new steps keep it there (once scrolled back, it stays put).
+The grid scrolls by pixels, so the step headers always move with their pictures; its right end is
+where a whole step column starts at the left edge (a clipped header reads "ep 300"). It opens there,
+with the newest step in view, and new steps keep it there (once scrolled back, it stays put).
 """
 
 from __future__ import annotations
@@ -172,6 +173,22 @@ class SampleGridModel(QAbstractTableModel):
                 self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
 
 
+class _SampleGridView(QTableView):
+    """A table view whose horizontal scrolling ends on a column edge, not on the last pixel."""
+
+    def updateGeometries(self) -> None:
+        super().updateGeometries()
+        bar = self.horizontalScrollBar()
+        if bar.maximum() > 0:  # the last pixel's position would cut the leftmost column in two
+            bar.setMaximum(self._column_edge_from(bar.maximum()))
+
+    def _column_edge_from(self, x: int) -> int:
+        """The left edge of the first column that starts at or after ``x`` (content pixels)."""
+        header = self.horizontalHeader()
+        edges = (header.sectionPosition(header.logicalIndex(visual)) for visual in range(header.count()))
+        return next((edge for edge in edges if edge >= x), x)
+
+
 class GalleryWidget(QWidget):
     """The prompts x steps grid; click a picture to open it."""
 
@@ -180,7 +197,7 @@ class GalleryWidget(QWidget):
     def __init__(self, parent: QWidget | None = None, thumb_size: int = 128, show_slider: bool = True) -> None:
         super().__init__(parent)
         self.model = SampleGridModel(self, thumb_size)
-        self.view = QTableView()
+        self.view = _SampleGridView()
         self.view.setObjectName("sampleGrid")
         self.view.setModel(self.model)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

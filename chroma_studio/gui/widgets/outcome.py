@@ -16,6 +16,7 @@ class OutcomeWidget(QFrame):
     new_run_requested = Signal()
     resume_requested = Signal(str)  # output folder
     samples_requested = Signal()
+    dataset_requested = Signal()
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -36,11 +37,15 @@ class OutcomeWidget(QFrame):
         self.resume_button = QPushButton("Resume training")
         self.resume_button.setToolTip("Continue from the last checkpoint, in the same folder.")
         self.resume_button.clicked.connect(lambda: self.resume_requested.emit(self.output_dir))
+        self.dataset_button = QPushButton("Go to the dataset")
+        self.dataset_button.setObjectName("primaryButton")
+        self.dataset_button.setToolTip("The Dataset page, scanned again: see what training found.")
+        self.dataset_button.clicked.connect(self.dataset_requested)
         self.new_button = QPushButton("New run…")
         self.new_button.setToolTip("Back to the settings to train again.")
         self.new_button.clicked.connect(self.new_run_requested)
         buttons = QHBoxLayout()
-        for button in (self.show_button, self.samples_button, self.resume_button, self.new_button):
+        for button in (self.show_button, self.samples_button, self.resume_button, self.dataset_button, self.new_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -58,6 +63,7 @@ class OutcomeWidget(QFrame):
 
     def show_finished(self, model: Any) -> None:
         result = model.result
+        self.dataset_button.hide()
         self.output_dir = model.output_dir
         self.lora_path = result.lora_path if result is not None else None
         stopped = model.status == "stopped"
@@ -105,6 +111,7 @@ class OutcomeWidget(QFrame):
         self.new_button.setText("Back to the settings")
         self.samples_button.hide()
         self.resume_button.setVisible(resumable and bool(self.output_dir))
+        self.dataset_button.setVisible(getattr(failure, "topic", "") == "dataset")
         self.show()
 
     def _on_show_button_clicked(self) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any
 
@@ -84,6 +83,7 @@ class RunViewWidget(QWidget):
     new_run_requested = Signal()
     resume_run_requested = Signal(str)  # output folder of a stopped run
     samples_requested = Signal()
+    dataset_requested = Signal()  # a run failed on its dataset
 
     def __init__(self, model: RunModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -137,6 +137,7 @@ class RunViewWidget(QWidget):
         self.outcome.new_run_requested.connect(self.new_run_requested)
         self.outcome.resume_requested.connect(self.resume_run_requested)
         self.outcome.samples_requested.connect(self.samples_requested)
+        self.outcome.dataset_requested.connect(self.dataset_requested)
         self.outcome.hide()
 
         self._build_layout()
@@ -232,7 +233,15 @@ class RunViewWidget(QWidget):
 
     def _on_model_phase_changed(self, phase: str, detail: str) -> None:
         name = PHASE_TEXT.get(phase)
-        self.phase_label.setText(f"{name}: {detail}" if name and detail else (name or ""))
+        if name is None:  # training: the stats line says the step
+            text = ""
+        elif not detail:
+            text = name
+        elif detail.lower().startswith(phase):  # "Paused at step 5" says it all
+            text = detail
+        else:
+            text = f"{name}: {detail}"
+        self.phase_label.setText(text)
         if phase not in ("loading", "caching"):
             self.task_label.hide()
             self.task_bar.hide()
@@ -259,6 +268,9 @@ class RunViewWidget(QWidget):
         self.task_bar.setVisible(not finished)
 
     def _on_model_log_added(self, level: str, message: str) -> None:
+        if level == "history":  # a line of the run's log.txt, stamped already
+            self.log.appendPlainText(message)
+            return
         stamp = time.strftime("%H:%M:%S")
         prefix = "" if level == "info" else f"{level.upper()}: "
         self.log.appendPlainText(f"{stamp}  {prefix}{message}")
@@ -267,19 +279,31 @@ class RunViewWidget(QWidget):
         self.chart.redraw()
         self._update_stats()
         self.outcome.show_finished(self.model)
+        self._keep_log_at_end()
 
     def _on_model_run_failed(self, failure: Any) -> None:
         self.outcome.output_dir = self.model.output_dir
         saved = checkpoint_dirs(self.model.output_dir) if self.model.output_dir else []
         self.outcome.show_failed(failure, resumable=bool(saved))  # from the disk: a resumed run counts too
+        self._keep_log_at_end()
+
+    def _keep_log_at_end(self) -> None:
+        """The outcome card takes room from the log: scroll it back to its last line once laid out."""
+        bar = self.log.verticalScrollBar()
+        QTimer.singleShot(0, lambda: bar.setValue(bar.maximum()))
 
     def _update_stats(self) -> None:
         m = self.model
         total = max(m.total_steps, m.step, 1)
         self.progress.setRange(0, total)
         self.progress.setValue(m.step)
+        preparing = m.active and m.step == m.start_step and m.phase in ("", "loading", "caching")
+        if preparing:  # nothing trained yet: a busy bar, no rate or ETA to speak of
+            self.progress.setRange(0, 0)
         parts = [f"Step {m.step} of {m.total_steps or '?'}"]
-        if m.active:
+        if m.status == "paused":
+            parts.append("paused")
+        elif m.active and not preparing:
             parts.append(f"{m.steps_per_second():.2f} it/s")
             parts.append(f"ETA {format_duration(m.eta_seconds())}")
         if m.last_loss is not None:
@@ -291,14 +315,6 @@ class RunViewWidget(QWidget):
 
     def _on_ticker_timeout(self) -> None:
         self._update_stats()
-        if self.model.memory is None:  # CPU runs report no device memory: show this process's RAM
-            try:
-                import psutil
-
-                rss = psutil.Process(os.getpid()).memory_info().rss
-            except (ImportError, OSError):
-                return
-            self.memory_label.setText(f"Memory used by Chroma Studio: {format_bytes(rss)}")
 
     # -- widgets -> requests ---------------------------------------------------------------
     def _on_pause_button_clicked(self) -> None:

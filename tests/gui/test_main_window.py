@@ -69,6 +69,12 @@ def test_a_fresh_project_is_not_marked_as_changed(qtbot, window):
 def test_the_header_button_reads_naturally_during_a_run(qtbot, window):
     header = window.header
     header.set_run_status("running")
-    assert header.train_button.text() == "Show training"
+    assert header.train_button.text() == "Show training" and header.train_button.isEnabled()
+    window.show_page("train")  # the run is on screen: nothing to show
+    assert not header.train_button.isEnabled()
+    window.show_page("samples")
+    assert header.train_button.isEnabled()
     header.set_run_status("finished")
     assert header.train_button.text() == "Train ▶"
+    window.show_page("train")
+    assert header.train_button.isEnabled()

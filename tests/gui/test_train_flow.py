@@ -85,6 +85,7 @@ def test_a_demo_run_shows_points_samples_and_the_finished_state(qtbot, window, d
     assert steps == [0, 2, 4]  # at the start, every 2 steps, and at the end
     assert view.samples.step == 4 and list(view.samples.shown) == [0]  # the newest samples beside the chart
     assert view.outcome.isVisible() and view.outcome.title.text() == "Your LoRA is ready"
+    assert view.outcome.samples_button.isVisible() and not view.samples.all_button.isVisible()  # offered once
     lora = Path(model.output_dir) / "pytorch_lora_weights.safetensors"
     assert lora.is_file()
     assert view.outcome.files.count() >= 1

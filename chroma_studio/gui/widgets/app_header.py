@@ -19,6 +19,7 @@ class AppHeaderWidget(QWidget):
         super().__init__(parent)
         self.setObjectName("appHeader")
         self.setAutoFillBackground(True)
+        self._page, self._running = "", False
         title = QLabel("Chroma Studio")
         title.setObjectName("appTitle")
         self.nav_group = QButtonGroup(self)
@@ -49,12 +50,22 @@ class AppHeaderWidget(QWidget):
 
     def set_current_page(self, key: str) -> None:
         self.nav_buttons[key].setChecked(True)
+        self._page = key
+        self._update_train_button()
 
     def set_run_status(self, status: str) -> None:
         """The Train button says what a click does now."""
-        if status in ("starting", "running", "paused", "stopping"):
+        self._running = status in ("starting", "running", "paused", "stopping")
+        self._update_train_button()
+
+    def _update_train_button(self) -> None:
+        running, on_train_page = self._running, self._page == "train"
+        if running:
             self.train_button.setText("Show training")
-            self.train_button.setToolTip("A run is in progress; show it.")
+            self.train_button.setToolTip(
+                "The run in progress is on screen." if on_train_page else "Show the run in progress."
+            )
         else:
             self.train_button.setText("Train ▶")
             self.train_button.setToolTip(TRAIN_TIP)
+        self.train_button.setEnabled(not (running and on_train_page))  # the run is shown already

@@ -207,6 +207,7 @@ class RunViewWidget(QWidget):
     # -- model -> widgets ------------------------------------------------------------------
     def _on_model_cleared(self) -> None:
         self.log.clear()
+        self.samples.all_button.show()
         self.samples.set_samples(list(self.model.samples))
         self.chart.redraw()
         self.outcome.hide()
@@ -279,6 +280,7 @@ class RunViewWidget(QWidget):
         self.chart.redraw()
         self._update_stats()
         self.outcome.show_finished(self.model)
+        self.samples.all_button.setVisible(not self.outcome.samples_button.isVisibleTo(self.outcome))  # once is enough
         self._keep_log_at_end()
 
     def _on_model_run_failed(self, failure: Any) -> None:

@@ -14,6 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -191,19 +192,7 @@ class Loader:
     def vae(self, dtype: torch.dtype) -> torch.nn.Module:
         from diffusers import AutoencoderKL
 
-        part = self.source.vae
-        if part.kind == "file":
-            model = AutoencoderKL.from_single_file(
-                part.location,
-                config=str(resources_dir() / "models"),
-                subfolder="vae",
-                local_files_only=True,
-                torch_dtype=dtype,
-            )
-        else:
-            folder, sub = self._local(part)
-            model = AutoencoderKL.from_pretrained(folder, subfolder=sub or None, torch_dtype=dtype)
-        return model.eval().requires_grad_(False)
+        return self._diffusers_model(AutoencoderKL, "vae", dtype).eval().requires_grad_(False)
 
     def scheduler(self):
         from diffusers import FlowMatchEulerDiscreteScheduler
@@ -215,21 +204,23 @@ class Loader:
     def transformer(self, dtype: torch.dtype, quantization_config=None) -> torch.nn.Module:
         from diffusers import ChromaTransformer2DModel
 
-        part = self.source.transformer
         extra = {"quantization_config": quantization_config} if quantization_config is not None else {}
+        return self._diffusers_model(ChromaTransformer2DModel, "transformer", dtype, **extra).requires_grad_(False)
+
+    def _diffusers_model(self, model_class: Any, component: str, dtype: torch.dtype, **extra: Any) -> Any:
+        """A diffusers model from one .safetensors file (with the shipped config) or from a folder."""
+        part = getattr(self.source, component)
         if part.kind == "file":
-            model = ChromaTransformer2DModel.from_single_file(
+            return model_class.from_single_file(
                 part.location,
                 config=str(resources_dir() / "models"),
-                subfolder="transformer",
+                subfolder=component,
                 local_files_only=True,
                 torch_dtype=dtype,
                 **extra,
             )
-        else:
-            folder, sub = self._local(part)
-            model = ChromaTransformer2DModel.from_pretrained(folder, subfolder=sub or None, torch_dtype=dtype, **extra)
-        return model.requires_grad_(False)
+        folder, sub = self._local(part)
+        return model_class.from_pretrained(folder, subfolder=sub or None, torch_dtype=dtype, **extra)
 
 
 def load_t5_single_file(path: str, dtype: torch.dtype, config_dir: str | None = None) -> torch.nn.Module:

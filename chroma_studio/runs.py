@@ -71,6 +71,12 @@ def checkpoint_dirs(run_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def is_finished(run_dir: str | Path, step: int, total_steps: int) -> bool:
+    """Whether a run that reached ``step`` of ``total_steps`` (0: not known) ended: its final LoRA is
+    there and it went all the way (a stopped run writes its LoRA too)."""
+    return (Path(run_dir) / LORA_FILE).is_file() and step >= (total_steps or step)
+
+
 def read_log(run_dir: str | Path, limit: int = 5000) -> list[str]:
     """The last ``limit`` lines of a run's log (empty when it has none)."""
     try:

@@ -8,6 +8,7 @@ import threading
 
 import psutil
 import pytest
+from support import engine_processes
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never download weights
@@ -35,10 +36,8 @@ def no_leaked_engine_processes():
     """Fail a test that leaves an engine process (``chroma_studio.training.child``) running."""
     yield
     leaked = []
-    for child in psutil.Process().children(recursive=True):
+    for child in engine_processes():
         try:
-            if "chroma_studio.training.child" not in child.cmdline():
-                continue
             child.wait(timeout=10)
         except psutil.TimeoutExpired:
             leaked.append(child.pid)

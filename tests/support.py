@@ -25,6 +25,22 @@ TINY_DEMO = {
 QUICKSTART_CONFIG = resources_dir() / "configs" / "quickstart.json"  # the quickstart's example, as written
 
 
+def engine_processes() -> list:
+    """The engine processes (``chroma_studio.training.child``) this test process has started and that still exist."""
+    import psutil
+
+    from chroma_studio.training.remote import CHILD_MODULE
+
+    found = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if CHILD_MODULE in child.cmdline():
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
+
+
 def copy_demo_images(folder: Path, names: tuple[str, ...] = DEMO_IMAGES) -> Path:
     """Real captioned demo images (``name.jpg`` + ``name.txt``) copied into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -244,7 +244,7 @@ class RunModel(QObject):
         self.planned.emit(self.total_steps, 0)
         lora = folder / runs.LORA_FILE
         self.lora_files = sorted(str(p) for p in folder.glob("*.safetensors")) if lora.is_file() else []
-        stopped = not lora.is_file() or self.step < self.total_steps
+        stopped = not runs.is_finished(folder, self.step, self.total_steps)
         self.phase, self.phase_detail = "finished", "Reopened from disk"
         self.set_status("stopped" if stopped else "finished")
 

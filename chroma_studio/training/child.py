@@ -31,15 +31,15 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from chroma_studio.logs import setup_logging
-from chroma_studio.training.control import TrainingControl
+from chroma_studio.training.control import Request, TrainingControl
 from chroma_studio.training.events import Event, Finished, PhaseChanged, RunResult, to_message
 
 COMMANDS: dict[str, Callable[[TrainingControl], None]] = {
     "stop": TrainingControl.stop,
     "pause": TrainingControl.pause,
     "resume": TrainingControl.resume,
-    "sample": TrainingControl.request_sample,
-    "save": TrainingControl.request_save,
+    Request.SAMPLE.value: TrainingControl.request_sample,
+    Request.SAVE.value: TrainingControl.request_save,
 }
 
 

@@ -156,6 +156,11 @@ def log_lines(event: Event) -> list[tuple[str, str]]:
     return []
 
 
+def log_text(level: str, message: str) -> str:
+    """A log line's text after its time stamp: the level is said unless it is plain information."""
+    return message if level == "info" else f"{level.upper()}: {message}"
+
+
 @dataclass(frozen=True)
 class RunResult:
     """How ``run_training`` ended; ``failure`` is the ``Failed`` event it sent, if any."""

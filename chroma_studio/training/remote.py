@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from chroma_studio.logs import is_verbose
 from chroma_studio.runs import checkpoint_dirs
-from chroma_studio.training.control import Request, TrainingControl
+from chroma_studio.training.control import TrainingControl
 from chroma_studio.training.events import Event, Failed, Finished, RunResult, Sink, from_message
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class RemoteControl(TrainingControl):
             elif self.paused:
                 self._send("pause")
             for request in self.take_requests():
-                self._send("sample" if request is Request.SAMPLE else "save")
+                self._send(request.value)  # "sample" / "save": the child's command names
 
     def detach(self) -> None:
         with self._lock:

@@ -37,6 +37,7 @@ from chroma_studio.training.events import (
     Sink,
     StepLogged,
     log_lines,
+    log_text,
     null_sink,
 )
 from chroma_studio.training.export import FORMATS, export_checkpoint
@@ -87,8 +88,7 @@ class RunLog:
     def __call__(self, event: Event) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         for level, message in log_lines(event):
-            prefix = "" if level == "info" else f"{level.upper()}: "
-            self.pending.append(f"{stamp}  {prefix}{message}\n")
+            self.pending.append(f"{stamp}  {log_text(level, message)}\n")
         if isinstance(event, Finished | Failed | CheckpointSaved | RunPlanned):
             self.flush()
         self.sink(event)

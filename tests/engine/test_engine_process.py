@@ -8,26 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+from support import engine_processes
 
 from chroma_studio.runs import checkpoint_dirs
 from chroma_studio.training import events as ev
 from chroma_studio.training import remote
-from chroma_studio.training.remote import CHILD_MODULE, RemoteControl, child_command, describe_exit, run_in_process
+from chroma_studio.training.remote import RemoteControl, child_command, describe_exit, run_in_process
 
 RUN_STEPS = 400  # far more than any test waits for: each one stops the run itself
-
-
-def engine_children() -> list[psutil.Process]:
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if CHILD_MODULE in child.cmdline():
-                found.append(child)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_a_run_in_its_own_process_sends_the_same_events_and_obeys_every_command(make_config, events):
@@ -63,7 +52,7 @@ def test_a_run_in_its_own_process_sends_the_same_events_and_obeys_every_command(
     out = Path(config.run.output_dir)
     assert (out / "checkpoints" / f"step_{last}").is_dir()
     assert len((out / "metrics.jsonl").read_text().splitlines()) == last
-    assert not engine_children()
+    assert not engine_processes()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a killed process exits with code 1 on Windows")
@@ -73,7 +62,7 @@ def test_a_run_killed_by_the_system_ends_with_a_failure_that_says_so(make_config
     def sink(event):
         events(event)
         if isinstance(event, ev.CheckpointSaved):
-            for child in engine_children():
+            for child in engine_processes():
                 child.kill()  # SIGKILL, as the out-of-memory killer sends
 
     result = run_in_process({"job": "train", "config": config.to_dict()}, sink)
@@ -85,7 +74,7 @@ def test_a_run_killed_by_the_system_ends_with_a_failure_that_says_so(make_config
     assert "lower resolution" in failure.hint
     assert "Resume continues from it" in failure.hint  # a checkpoint was saved before the kill
     assert not events.of(ev.Finished)
-    assert not engine_children()
+    assert not engine_processes()
 
 
 def test_a_resumed_run_killed_before_its_first_new_checkpoint_still_offers_resume(make_config, events):
@@ -96,7 +85,7 @@ def test_a_resumed_run_killed_before_its_first_new_checkpoint_still_offers_resum
     def sink(event):
         events(event)
         if isinstance(event, ev.PhaseChanged) and event.phase == "caching":
-            for child in engine_children():
+            for child in engine_processes():
                 child.kill()
 
     result = run_in_process({"job": "train", "config": again.to_dict()}, sink)
@@ -117,7 +106,7 @@ def test_a_run_ended_by_the_app_is_stopped_not_failed(make_config, events):
     assert result.status == "stopped" and 2 <= result.step < RUN_STEPS
     assert not events.of(ev.Failed)
     assert events.of(ev.Finished)[-1].stopped
-    assert not engine_children()
+    assert not engine_processes()
 
 
 def test_when_the_app_goes_away_the_process_stops_with_a_checkpoint(make_config):

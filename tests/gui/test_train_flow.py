@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import psutil
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
+from support import engine_processes
 
 RUN_TIMEOUT = 120_000
 
@@ -175,7 +175,7 @@ def test_when_the_engine_process_dies_the_window_says_why_and_offers_to_resume(q
     page, model = start_a_long_run(qtbot, window, demo_folder)
     with qtbot.waitSignal(model.checkpoint_saved, timeout=RUN_TIMEOUT):
         page.run_view.save_button.click()
-    (engine,) = [p for p in psutil.Process().children() if "chroma_studio.training.child" in p.cmdline()]
+    (engine,) = engine_processes()
     with qtbot.waitSignals([model.run_failed, window.controller.run_ended], timeout=RUN_TIMEOUT):
         engine.kill()  # as the system's out-of-memory killer would
     assert window.isVisible() and model.status == "failed"

@@ -57,7 +57,7 @@ def describe_run(run_dir: str | Path, training: bool = False) -> str:
         state = "training now"
     elif not step:
         state = "not started"
-    elif (folder / runs.LORA_FILE).is_file() and step >= (total or step):  # as a reopened run judges it
+    elif runs.is_finished(folder, step, total):  # as a reopened run judges it
         state = f"finished, {step} steps"
     else:
         state = f"stopped at step {step} of {total}" if total else f"stopped at step {step}"

@@ -27,6 +27,7 @@ from chroma_studio.gui.widgets.latest_samples import LatestSamplesWidget
 from chroma_studio.gui.widgets.loss_chart import LossChartWidget
 from chroma_studio.gui.widgets.outcome import OutcomeWidget
 from chroma_studio.runs import checkpoint_dirs
+from chroma_studio.training.events import log_text
 
 logger = logging.getLogger(__name__)
 
@@ -272,9 +273,7 @@ class RunViewWidget(QWidget):
         if level == "history":  # a line of the run's log.txt, stamped already
             self.log.appendPlainText(message)
             return
-        stamp = time.strftime("%H:%M:%S")
-        prefix = "" if level == "info" else f"{level.upper()}: "
-        self.log.appendPlainText(f"{stamp}  {prefix}{message}")
+        self.log.appendPlainText(f"{time.strftime('%H:%M:%S')}  {log_text(level, message)}")
 
     def _on_model_run_finished(self, result: Any) -> None:
         self.chart.redraw()

@@ -10,25 +10,21 @@ short or look-alike captions ties the concept to one pose and composition. Three
 
 from __future__ import annotations
 
-import itertools
 import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from chroma_studio.dataset.caption_ops import contains_word
 from chroma_studio.dataset.captions import CaptionError, read_caption_if_present
 from chroma_studio.dataset.findings import CaptionStats, Finding, name_list
-from chroma_studio.dataset.grouping import group_pairs
 from chroma_studio.dataset.scan import ImageRecord
+from chroma_studio.dataset.similar_sets import similar_groups
 
 DIVERSITY_ADVICE = "Flow-matching models collapse to one pose without prompt diversity: write longer, varied captions."
 SHORT_CAPTION_WORDS = 8
 LOW_ROOT_RATIO = 3.0
 NEAR_IDENTICAL = 0.8
-_BANDS, _ROWS = 20, 4  # MinHash banding for NEAR_IDENTICAL (see near_identical_groups)
 LENGTH_BINS = ((0, 4), (5, 9), (10, 19), (20, 39), (40, 79), (80, None))
 _WORD = re.compile(r"\w+")
 
@@ -184,38 +180,7 @@ def _near_identical(group: list[ImageRecord]) -> Finding:
 def near_identical_groups(word_sets: Sequence[frozenset[str]], threshold: float = NEAR_IDENTICAL) -> list[list[int]]:
     """Groups of indices whose word sets have Jaccard similarity >= ``threshold`` (transitively).
 
-    Identical sets are grouped directly. The others go through MinHash with banding: each set gets
-    ``_BANDS`` x ``_ROWS`` min-hashes (fixed seed, so the result is repeatable), and only sets that
-    agree on every hash of some band are compared exactly. A pair at the 0.8 threshold shares a
-    band with probability 1 - (1 - 0.8**4)**20 > 0.9999, a pair at 0.3 only 15% of the time, so the
-    work stays near linear where comparing every pair would take minutes for 10,000 captions.
+    Empty sets never group. The groups are those that comparing every pair would give, found by an
+    exact similarity join (see ``similar_sets``) that does not compare every pair.
     """
-    same: dict[frozenset[str], list[int]] = {}
-    for index, word_set in enumerate(word_sets):
-        if word_set:
-            same.setdefault(word_set, []).append(index)
-    pairs = [(members[0], other) for members in same.values() for other in members[1:]]
-    unique = list(same)
-    for a, b in _candidate_pairs(unique):
-        overlap = len(unique[a] & unique[b])
-        if overlap >= threshold * (len(unique[a]) + len(unique[b]) - overlap) - 1e-9:
-            pairs.append((same[unique[a]][0], same[unique[b]][0]))
-    return group_pairs(len(word_sets), pairs)
-
-
-def _candidate_pairs(sets: list[frozenset[str]]) -> set[tuple[int, int]]:
-    if len(sets) < 2:
-        return set()
-    vocabulary = {word: i for i, word in enumerate(sorted(set().union(*sets)))}
-    rng = np.random.default_rng(0)
-    hashes = rng.integers(0, 2**32, size=(len(vocabulary), _BANDS * _ROWS), dtype=np.uint32)
-    signatures = np.stack([hashes[[vocabulary[w] for w in word_set]].min(axis=0) for word_set in sets])
-    candidates: set[tuple[int, int]] = set()
-    for band in range(_BANDS):
-        buckets: dict[bytes, list[int]] = {}
-        rows = np.ascontiguousarray(signatures[:, band * _ROWS : (band + 1) * _ROWS])
-        for index, row in enumerate(rows):
-            buckets.setdefault(row.tobytes(), []).append(index)
-        for members in buckets.values():
-            candidates.update(itertools.combinations(members, 2))
-    return candidates
+    return similar_groups(word_sets, threshold)

@@ -12,7 +12,7 @@ import sys
 
 from chroma_studio.logs import setup_logging
 
-SUBCOMMANDS = ("train", "export", "doctor", "estimate", "dataset")
+SUBCOMMANDS = ("train", "export", "checkpoint", "doctor", "estimate", "dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -113,6 +113,11 @@ def _dry_run(config, as_json: bool) -> int:
     return 0
 
 
+def _noise_levels(noise: dict) -> str:
+    extras = [f"{key} {noise[key]:g}" for key in ("sigmoid_scale", "shift") if key in noise]
+    return f"{noise['distribution']} ({noise['description']})" + (f"; {', '.join(extras)}" if extras else "")
+
+
 def format_plan(plan: dict) -> str:
     lora, data = plan["lora"], plan["dataset"]
     size = f", {lora['layers']} layers, {lora['parameters'] / 1e6:.1f}M parameters" if "layers" in lora else ""
@@ -126,6 +131,7 @@ def format_plan(plan: dict) -> str:
         f"Data:        {images}",
         f"Training:    {plan['steps']} steps at {plan['resolution']} px, batch {plan['batch_size']} x "
         f"{plan['gradient_accumulation_steps']}, learning rate {plan['learning_rate']:g} ({plan['lr_scheduler']})",
+        f"Noise:       {_noise_levels(plan['noise_levels'])}",
         f"Output:      {plan['output_dir']}",
         *(f"Warning:     {warning}" for warning in plan["warnings"]),
         "Nothing was loaded or downloaded (dry run).",

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from chroma_studio.config.settings import (
     CONFIG_VERSION,
     IGNORED_SIMPLETUNER_KEYS,
+    LOGIT_NORMAL_DISTRIBUTIONS,
     SECTIONS,
     TrainingConfig,
 )
@@ -184,6 +185,9 @@ def parse_config(data: dict[str, Any]) -> tuple[TrainingConfig, list[Problem]]:
             values[info.section][key] = _coerce(info, value)
         except ValueError as exc:
             problems.append(Problem(raw_key, str(exc)))
+    optim = values["optim"]
+    if optim.get("flow_use_uniform_schedule") and "flow_sigma_distribution" not in optim:
+        optim["flow_sigma_distribution"] = "uniform"  # SimpleTuner's switch names the same choice
     return TrainingConfig(**{section: cls(**values[section]) for section, cls in SECTIONS.items()}), problems
 
 
@@ -224,6 +228,7 @@ def _cross_checks(config: TrainingConfig) -> list[Problem]:
                 "flux_fast_schedule", "must stay off for Chroma, which has its own timestep sampling; set it to false."
             )
         )
+    problems.extend(_schedule_checks(config))
     if config.data.resolution % 64:
         suggestion = max(128, round(config.data.resolution / 64) * 64)
         problems.append(Problem("resolution", f"{config.data.resolution} is not a multiple of 64; use {suggestion}."))
@@ -248,6 +253,29 @@ def _cross_checks(config: TrainingConfig) -> list[Problem]:
         )
     if config.optim.max_train_steps is not None and config.optim.num_train_epochs is not None:
         problems.append(Problem("num_train_epochs", "is ignored because max_train_steps is set.", "warning"))
+    return problems
+
+
+def _schedule_checks(config: TrainingConfig) -> list[Problem]:
+    optim, problems = config.optim, []
+    chosen = optim.flow_sigma_distribution
+    if optim.flow_use_uniform_schedule and chosen != "uniform":
+        problems.append(
+            Problem(
+                "flow_sigma_distribution",
+                f"is '{chosen}' but flow_use_uniform_schedule is true, which means uniform; "
+                "remove one of the two keys.",
+            )
+        )
+    elif optim.flow_sigmoid_scale != 1.0 and config.sigma_distribution not in LOGIT_NORMAL_DISTRIBUTIONS:
+        problems.append(
+            Problem(
+                "flow_sigmoid_scale",
+                f"is ignored with the '{config.sigma_distribution}' noise levels; it applies to "
+                "logit_normal and simpletuner only.",
+                "warning",
+            )
+        )
     return problems
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from chroma_studio.config.parse import Problem
@@ -26,6 +26,17 @@ MIXED_PRECISIONS = ("bf16", "fp16", "no")
 LORA_TARGETS = ("all", "all+ffs", "context", "context+ffs", "tiny")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "linear")
 T5_PADDINGS = ("unmodified", "zero")
+# How training draws its noise levels (training/schedule.py). ``chroma`` is the model's own.
+SigmaDistribution = Literal["chroma", "simpletuner", "logit_normal", "uniform"]
+SIGMA_DISTRIBUTIONS: tuple[SigmaDistribution, ...] = get_args(SigmaDistribution)
+LOGIT_NORMAL_DISTRIBUTIONS = ("simpletuner", "logit_normal")
+SIGMA_DISTRIBUTION_WORDS: dict[str, str] = {
+    "chroma": "Chroma's own training distribution: most steps at middle noise levels (about 68% between "
+    "0.25 and 0.75), few at the extremes",
+    "simpletuner": "SimpleTuner's tail map on logit-normal draws: it never trains noise levels between 0.25 and 0.75",
+    "logit_normal": "logit-normal, as Flux trains: peaked at 0.5",
+    "uniform": "uniform: every noise level equally often",
+}
 DEFAULT_MAX_TRAIN_STEPS = 1000
 
 # SimpleTuner settings that a user's config may carry but that have no effect here. They are
@@ -64,6 +75,11 @@ IGNORED_SIMPLETUNER_KEYS = frozenset(
         "override_dataset_config",
     }
 )
+
+
+def sigma_keys(distribution: SigmaDistribution) -> dict[str, Any]:
+    """The config keys that select ``distribution`` without contradicting each other."""
+    return {"flow_sigma_distribution": distribution, "flow_use_uniform_schedule": distribution == "uniform"}
 
 
 def setting(
@@ -265,17 +281,32 @@ class OptimConfig:
     seed: int = setting(
         42, "Seed", "Seeds noise, timesteps and data order: the same seed gives the same run.", minimum=0
     )
+    flow_sigma_distribution: str = setting(
+        "chroma",
+        "Noise levels",
+        "How each step picks its noise level (sigma). chroma: Chroma's own training "
+        "distribution, peaked in the middle (about 68% of steps between 0.25 and 0.75). simpletuner: "
+        "SimpleTuner's tail map on logit-normal draws, to reproduce a SimpleTuner run; it never "
+        "trains noise levels between 0.25 and 0.75. logit_normal: Flux's. uniform: every level alike.",
+        choices=SIGMA_DISTRIBUTIONS,
+    )
     flow_use_uniform_schedule: bool = setting(
-        False, "Uniform timesteps", "Sample sigma uniformly instead of logit-normal."
+        False,
+        "Uniform timesteps",
+        "SimpleTuner's switch for uniform noise levels: true is the same as Noise levels = uniform.",
     )
     flow_sigmoid_scale: float = setting(
-        1.0, "Logit-normal scale", "Spread of the logit-normal sigma distribution.", minimum=0.01, maximum=10.0
+        1.0,
+        "Logit-normal scale",
+        "Spread of the logit-normal draws; used by the logit_normal and simpletuner noise levels only.",
+        minimum=0.01,
+        maximum=10.0,
     )
     flow_schedule_shift: float = setting(
         0.0,
         "Schedule shift",
-        "Shifts sampled sigmas toward noise (Flux-style). Chroma needs none: its tail remap already "
-        "visits the extremes. 0 turns it off.",
+        "Shifts every drawn noise level toward noise (Flux-style), before SimpleTuner's tail map "
+        "when that is chosen. Chroma needs none. 0 turns it off.",
         minimum=0.0,
         maximum=20.0,
     )
@@ -358,6 +389,13 @@ class TrainingConfig:
     @property
     def effective_lora_alpha(self) -> float:
         return float(self.lora.lora_alpha if self.lora.lora_alpha is not None else self.lora.lora_rank)
+
+    @property
+    def sigma_distribution(self) -> SigmaDistribution:
+        """The noise-level distribution this config trains with."""
+        if self.optim.flow_use_uniform_schedule:
+            return "uniform"  # a different flow_sigma_distribution beside it is a validate() error
+        return self.optim.flow_sigma_distribution  # type: ignore[return-value]  # checked by validate()
 
     @property
     def sample_resolution(self) -> int:

@@ -61,20 +61,33 @@ def load_examples(config: TrainingConfig) -> tuple[list[Example], list[str]]:
     return examples, warnings
 
 
-def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The micro-batches of one epoch: indices into ``examples``, each batch from one bucket.
+@dataclass(frozen=True)
+class MicroBatch:
+    epoch: int
+    examples: list[int]  # indices into the examples, all of one aspect bucket
+    samples: list[int]  # each one's global index in the seeded data order; it seeds the sample's draws
 
-    Every example appears ``repeats`` times; the order is shuffled by (seed, epoch) only.
+
+def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int) -> list[list[tuple[int, int]]]:
+    """The micro-batches of one epoch, each from one bucket: (example index, sample index) pairs.
+
+    Every example appears ``repeats`` times. The samples are first put in a seeded order, bucket
+    after bucket, and numbered; only then cut into batches and the batches shuffled. The numbering
+    depends on (seed, epoch) alone, not on the batch size, so a sample gets the same noise, sigma and
+    caption dropout at any batch size or accumulation.
     """
     rng = random.Random(f"{seed}:{epoch}")
     by_bucket: dict[tuple[int, int], list[int]] = {}
     for index, example in enumerate(examples):
         by_bucket.setdefault(example.bucket, []).extend([index] * example.repeats)
-    batches: list[list[int]] = []
+    first = epoch * sum(len(indices) for indices in by_bucket.values())
+    batches: list[list[tuple[int, int]]] = []
     for bucket in sorted(by_bucket):
         indices = by_bucket[bucket]
         rng.shuffle(indices)
-        batches.extend(indices[i : i + batch_size] for i in range(0, len(indices), batch_size))
+        numbered = list(zip(indices, range(first, first + len(indices)), strict=True))
+        first += len(indices)
+        batches.extend(numbered[i : i + batch_size] for i in range(0, len(numbered), batch_size))
     rng.shuffle(batches)
     return batches
 
@@ -87,7 +100,7 @@ def batches_per_epoch(examples: list[Example], batch_size: int) -> int:
 
 
 class DataOrder:
-    """Maps the run's micro-batch counter to (epoch, example indices)."""
+    """Maps the run's micro-batch counter to the micro-batch it trains on."""
 
     def __init__(self, examples: list[Example], batch_size: int, seed: int):
         self.examples = examples
@@ -95,13 +108,14 @@ class DataOrder:
         self.seed = seed
         self.per_epoch = batches_per_epoch(examples, batch_size)
         self._epoch: int | None = None
-        self._batches: list[list[int]] = []
+        self._batches: list[list[tuple[int, int]]] = []
 
-    def micro_batch(self, index: int) -> tuple[int, list[int]]:
+    def micro_batch(self, index: int) -> MicroBatch:
         epoch, position = divmod(index, self.per_epoch)
         if epoch != self._epoch:
             self._epoch, self._batches = epoch, epoch_batches(self.examples, self.batch_size, self.seed, epoch)
-        return epoch, self._batches[position]
+        pairs = self._batches[position]
+        return MicroBatch(epoch, [example for example, _ in pairs], [sample for _, sample in pairs])
 
 
 def total_steps(config: TrainingConfig, examples: list[Example]) -> tuple[int, int]:

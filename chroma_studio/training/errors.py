@@ -45,7 +45,9 @@ def describe_failure(exc: BaseException) -> Failed:
         return Failed(message, "Check the model paths in the settings.", topic="model")
     if isinstance(exc, CheckpointError):
         return Failed(
-            message, "Resume with the settings the checkpoint was made with, or train into a new output folder."
+            message,
+            "Do as the message says: resume from another checkpoint or with the settings it was made with, "
+            "or train into a new output folder.",
         )
     if _is_oom(exc):
         return Failed(

@@ -1,17 +1,23 @@
 """The LoRA file users load: ``pytorch_lora_weights.safetensors``.
 
-It loads at the trained strength in diffusers and in ComfyUI/Forge alike:
+It loads at the trained strength in every loader: diffusers' pipeline (``load_lora_weights``)
+and model-level (``load_lora_adapter``) loaders, ComfyUI and Forge:
 
+- the scale is folded into the weights: ``lora_B`` is written as (alpha / rank) * B, and every
+  alpha the file states equals the rank, so a loader that applies alpha = rank (diffusers'
+  model-level loader ignores ``.alpha`` tensors) still applies the trained update;
 - keys ``transformer.<diffusers module>.lora_A.weight`` / ``.lora_B.weight`` (q, k, v split as
   peft trains them; ComfyUI maps them onto its fused weights itself);
-- a float tensor ``transformer.<module>.alpha`` for every module. ComfyUI reads alpha only from
-  such tensors and otherwise applies alpha = rank; diffusers reads them too;
-- the adapter settings (rank, alpha, targets) and the run (base model, flavour, steps, trigger
-  word, resolution) in the safetensors header, under our own keys. diffusers' own
-  ``lora_adapter_metadata`` key is left out on purpose: diffusers 0.42 refuses a file that has
-  both it and ``.alpha`` tensors ("Both `network_alphas` and `metadata` cannot be specified"),
-  and the tensors are what ComfyUI needs. Without it diffusers takes the rank from the weight
-  shapes and alpha from the tensors, which is the same adapter.
+- a float tensor ``transformer.<module>.alpha`` (= rank) for every module: ComfyUI reads alpha
+  only from such tensors;
+- the adapter settings (rank, alpha = rank, targets), the trained rank and alpha with the flag
+  ``lora_scale_folded`` (rebuild the adapter with alpha = rank, never the trained alpha) and
+  the run (base model, flavour, steps, trigger word, resolution, noise-level distribution) in
+  the safetensors header, under our own keys. diffusers' own ``lora_adapter_metadata`` key is
+  left out on purpose: diffusers 0.42 refuses a file that has both it and ``.alpha`` tensors
+  ("Both `network_alphas` and `metadata` cannot be specified").
+
+Checkpoints keep the unfolded LoRA and the trained alpha; the folding happens here, on export.
 """
 
 from __future__ import annotations
@@ -30,11 +36,23 @@ LORA_FILENAME = "pytorch_lora_weights.safetensors"
 PREFIX = "transformer."
 
 
-def diffusers_lora_tensors(state: dict[str, torch.Tensor], alpha: float, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+def fold_scale(state: dict[str, torch.Tensor], rank: int, alpha: float) -> dict[str, torch.Tensor]:
+    """The LoRA with its scale in the up weights: B' = (alpha / rank) * B (in fp32), applied at alpha = rank."""
+    scale = float(alpha) / rank
+    return {key: value.float() * scale if ".lora_B." in key else value for key, value in state.items()}
+
+
+def diffusers_lora_tensors(state: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """A folded LoRA under ``transformer.`` names, with ``.alpha`` = each module's rank."""
     tensors = {PREFIX + key: value.to(dtype).contiguous() for key, value in state.items()}
     for module in lora_module_names(state):
-        tensors[f"{PREFIX}{module}.alpha"] = torch.tensor(float(alpha), dtype=torch.float32)
+        rank = state[f"{module}.lora_A.weight"].shape[0]
+        tensors[f"{PREFIX}{module}.alpha"] = torch.tensor(float(rank), dtype=torch.float32)
     return tensors
+
+
+def _header_value(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
 
 
 def header_metadata(adapter_config: dict[str, Any], info: dict[str, Any]) -> dict[str, str]:
@@ -43,13 +61,13 @@ def header_metadata(adapter_config: dict[str, Any], info: dict[str, Any]) -> dic
     return {
         "format": "pt",
         "chroma_studio": json.dumps(merged, sort_keys=True, default=str),
-        **{f"chroma_studio.{k}": str(v) for k, v in info.items() if v is not None},
+        **{f"chroma_studio.{k}": _header_value(v) for k, v in info.items() if v is not None},
     }
 
 
-def adapter_config_dict(rank: int, alpha: float, target_pattern: str) -> dict[str, Any]:
-    """What diffusers needs to rebuild the adapter (a LoraConfig's arguments)."""
-    return {"r": rank, "lora_alpha": alpha, "target_modules": target_pattern, "init_lora_weights": "gaussian"}
+def adapter_config_dict(rank: int, target_pattern: str) -> dict[str, Any]:
+    """What diffusers needs to rebuild the adapter of the folded file (a LoraConfig's arguments)."""
+    return {"r": rank, "lora_alpha": rank, "target_modules": target_pattern, "init_lora_weights": "gaussian"}
 
 
 def save_lora(
@@ -63,19 +81,24 @@ def save_lora(
     dtype: torch.dtype = torch.float32,
     fmt: str = "diffusers",
 ) -> Path:
-    """Write a LoRA file atomically, in the main (diffusers) layout or kohya's; return its path."""
-    metadata = header_metadata(adapter_config_dict(rank, alpha, target_pattern), info)
+    """Write a LoRA file atomically, in the main (diffusers) layout or kohya's; return its path.
+
+    ``state`` is the trained (unfolded) LoRA; the file gets it with the scale folded in.
+    """
+    trained = {"trained_lora_rank": rank, "trained_lora_alpha": float(alpha), "lora_scale_folded": True}
+    metadata = header_metadata(adapter_config_dict(rank, target_pattern), {**info, **trained})
+    folded = fold_scale(state, rank, alpha)
     if fmt == "diffusers":
-        tensors = diffusers_lora_tensors(state, alpha, dtype)
+        tensors = diffusers_lora_tensors(folded, dtype)
     else:
         from chroma_studio.training.kohya import to_kohya
 
-        tensors = to_kohya(state, alpha, dtype)
+        tensors = to_kohya(folded, dtype)
         metadata.update(  # what sd-scripts-based tools read
             {
                 "ss_network_module": "networks.lora_flux",
                 "ss_network_dim": str(rank),
-                "ss_network_alpha": str(alpha),
+                "ss_network_alpha": str(rank),
                 "ss_base_model_version": "chroma",
             }
         )
@@ -103,9 +126,8 @@ def export_checkpoint(
     run_dir: str | Path, step: int | None = None, fmt: str = "diffusers", output: str | Path | None = None
 ) -> Path:
     """Write the LoRA file of a run's checkpoint (the latest when ``step`` is None)."""
-    from safetensors.torch import load_file
-
-    from chroma_studio.training.checkpoint import CheckpointError, checkpoint_dirs
+    from chroma_studio.runs import read_json
+    from chroma_studio.training.checkpoint import CheckpointError, checkpoint_dirs, load_lora
     from chroma_studio.training.lora import TARGET_PATTERNS
 
     run_dir = Path(run_dir)
@@ -117,25 +139,24 @@ def export_checkpoint(
     chosen = max(found) if step is None else step
     if chosen not in found:
         raise CheckpointError(f"{run_dir} has no checkpoint at step {step}; it has steps {sorted(found)}.")
-    state_info = json.loads((found[chosen] / "state.json").read_text())
+    state_info, lora_state = load_lora(found[chosen])  # checked: a damaged one is a CheckpointError
     identity = state_info["identity"]
-    config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.get("mixed_precision"), torch.float32)
+    config = read_json(run_dir / "config.json")  # header details only: {} when missing or unreadable
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(config.get("mixed_precision")), torch.float32)
     info = {
         "base_model": identity["model"],
         "model_flavour": config.get("model_flavour"),
         "steps": chosen,
         "trigger_word": config.get("trigger_word"),
         "resolution": config.get("resolution"),
-        "lora_rank": identity["rank"],
-        "lora_alpha": identity["alpha"],
         "flux_lora_target": identity["targets"],
+        "sigma_distribution": trained_sigma_distribution(state_info, config),
         "software": "Chroma Studio",
     }
     target = output or run_dir / lora_filename(fmt, None if step is None else chosen)
     return save_lora(
         target,
-        load_file(str(found[chosen] / "lora.safetensors")),
+        lora_state,
         rank=identity["rank"],
         alpha=identity["alpha"],
         target_pattern=TARGET_PATTERNS[identity["targets"]],
@@ -143,3 +164,11 @@ def export_checkpoint(
         dtype=dtype,
         fmt=fmt,
     )
+
+
+def trained_sigma_distribution(state: dict[str, Any], config: dict[str, Any]) -> Any:
+    """The noise-level distribution a run trained with; earlier versions used SimpleTuner's tail map."""
+    for value in (state.get("sigma_distribution"), config.get("flow_sigma_distribution")):
+        if value is not None:
+            return value
+    return "simpletuner"

@@ -4,8 +4,11 @@
 model fuses layers that diffusers splits (q, k, v; and in single blocks q, k, v with the MLP input
 as ``linear1``), the pieces are fused exactly: the down weights are stacked along the rank and
 the up weights placed block-diagonally, so the fused update is the stack of the split ones.
-With n pieces the rank is n*r and alpha n*a, which keeps the scale alpha/rank unchanged. A piece
-that was not trained (proj_mlp under the ``all`` target) gets zero rows.
+A piece that was not trained (proj_mlp under the ``all`` target) gets zero rows.
+
+The input has the scale folded into its up weights (``export.fold_scale``), so every module
+states alpha = its own rank (n*r for n fused pieces): the loader's scale is 1 and each piece's
+update is exactly the trained (alpha / rank) * B @ A.
 """
 
 from __future__ import annotations
@@ -34,10 +37,8 @@ MLP_RATIO = 4
 _BLOCK = re.compile(r"^(transformer_blocks|single_transformer_blocks)\.(\d+)\.(.+)$")
 
 
-def to_kohya(
-    state: dict[str, torch.Tensor], alpha: float, dtype: torch.dtype = torch.float32
-) -> dict[str, torch.Tensor]:
-    """Convert a peft LoRA state (diffusers names, no prefix) into kohya tensors."""
+def to_kohya(state: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """Convert a folded peft LoRA state (diffusers names, no prefix) into kohya tensors, alpha = rank."""
     modules = lora_module_names(state)
     blocks: dict[tuple[str, int], dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
     for module in modules:
@@ -58,13 +59,13 @@ def to_kohya(
         for rest, name in plain.items():
             if rest in parts:
                 down, up = parts[rest]
-                _put(out, prefix + name, down, up, alpha, dtype)
+                _put(out, prefix + name, down, up, dtype)
                 used.add(rest)
         for name, pieces in fused.items():
             present = [p for p in pieces if p in parts]
             if present:
                 down, up = _fuse(parts, pieces)
-                _put(out, prefix + name, down, up, alpha * len(present), dtype)
+                _put(out, prefix + name, down, up, dtype)
                 used.update(present)
         unknown = set(parts) - used
         if unknown:
@@ -72,10 +73,11 @@ def to_kohya(
     return out
 
 
-def _put(out, key: str, down: torch.Tensor, up: torch.Tensor, alpha: float, dtype: torch.dtype) -> None:
+def _put(out, key: str, down: torch.Tensor, up: torch.Tensor, dtype: torch.dtype) -> None:
+    """One module; alpha = its rank (the down weight's rows), so loaders apply it at scale 1."""
     out[f"{key}.lora_down.weight"] = down.to(dtype).contiguous()
     out[f"{key}.lora_up.weight"] = up.to(dtype).contiguous()
-    out[f"{key}.alpha"] = torch.tensor(float(alpha), dtype=torch.float32)
+    out[f"{key}.alpha"] = torch.tensor(float(down.shape[0]), dtype=torch.float32)
 
 
 def _fuse(parts: dict[str, tuple[torch.Tensor, torch.Tensor]], pieces: tuple[str, ...]):

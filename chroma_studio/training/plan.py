@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from chroma_studio.config import TrainingConfig
+from chroma_studio.config.settings import LOGIT_NORMAL_DISTRIBUTIONS, SIGMA_DISTRIBUTION_WORDS
 
 
 def count_lora(target: str, rank: int, source_config: dict[str, Any] | None = None) -> tuple[int, int]:
@@ -27,6 +28,17 @@ def count_lora(target: str, rank: int, source_config: dict[str, Any] | None = No
         layer: torch.nn.Linear = modules[name]
         params += rank * (layer.in_features + layer.out_features)
     return len(names), params
+
+
+def noise_levels(config: TrainingConfig) -> dict[str, Any]:
+    """The noise-level distribution a run trains with, by name and in words."""
+    name, optim = config.sigma_distribution, config.optim
+    described: dict[str, Any] = {"distribution": name, "description": SIGMA_DISTRIBUTION_WORDS[name]}
+    if name in LOGIT_NORMAL_DISTRIBUTIONS:
+        described["sigmoid_scale"] = optim.flow_sigmoid_scale
+    if optim.flow_schedule_shift and optim.flow_schedule_shift != 1.0:
+        described["shift"] = optim.flow_schedule_shift
+    return described
 
 
 def describe_plan(config: TrainingConfig) -> dict[str, Any]:
@@ -53,6 +65,7 @@ def describe_plan(config: TrainingConfig) -> dict[str, Any]:
         "gradient_accumulation_steps": config.optim.gradient_accumulation_steps,
         "learning_rate": config.optim.learning_rate,
         "lr_scheduler": config.optim.lr_scheduler,
+        "noise_levels": noise_levels(config),
         "output_dir": str(Path(config.run.output_dir)),
     }
     plan["warnings"] = []

@@ -15,14 +15,20 @@ from pathlib import Path
 import torch
 
 from chroma_studio.config import ConfigError, TrainingConfig, errors, save_config
+from chroma_studio.config.settings import (
+    SIGMA_DISTRIBUTION_WORDS,
+    SIGMA_DISTRIBUTIONS,
+    SigmaDistribution,
+    sigma_keys,
+)
 from chroma_studio.paths import cache_dir
-from chroma_studio.runs import LOG, METRICS, read_metrics
+from chroma_studio.runs import CHECKPOINT_STATE, LOG, METRICS, read_json, read_metrics
 from chroma_studio.training import checkpoint as ckpt
 from chroma_studio.training.cache import EmbeddingCache, fingerprint_files
 from chroma_studio.training.caching import Stopped, cache_latents, cache_text, release_memory
 from chroma_studio.training.checkpointing import enable_masked_checkpointing
 from chroma_studio.training.control import Request, TrainingControl
-from chroma_studio.training.data import DataOrder, DatasetError, Example, load_examples, total_steps
+from chroma_studio.training.data import DataOrder, DatasetError, MicroBatch, load_examples, total_steps
 from chroma_studio.training.errors import TrainingError, describe_failure
 from chroma_studio.training.events import (
     CheckpointSaved,
@@ -104,9 +110,10 @@ class RunLog:
         self.pending.clear()
 
 
-def _micro_seed(seed: int, index: int) -> int:
-    """A generator seed per micro-batch: a resumed run draws the very same noise and sigmas."""
-    return (seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9) % (2**63)
+def _sample_seed(seed: int, sample: int) -> int:
+    """A generator seed per sample (its global index in the seeded data order): the same sample
+    draws the same caption dropout, sigma and noise at any batch size, and a resumed run too."""
+    return (seed * 0x9E3779B97F4A7C15 + sample * 0xBF58476D1CE4E5B9) % (2**63)
 
 
 class _Run:
@@ -120,6 +127,7 @@ class _Run:
         self.vae = None
         self.sample_embeds: list[torch.Tensor] = []
         self.negative_embeds: torch.Tensor | None = None
+        self.sigma_distribution: SigmaDistribution = config.sigma_distribution
 
     # -- setup --------------------------------------------------------------------------------
     def execute(self) -> RunResult:
@@ -141,7 +149,8 @@ class _Run:
             self.out.mkdir(parents=True, exist_ok=True)
             self.lock.acquire()
             resume = self.find_resume()
-            save_config(config, self.out / "config.json")
+            self.sigma_distribution = self.resumed_sigma_distribution(resume)
+            save_config(config.replace(**sigma_keys(self.sigma_distribution)), self.out / "config.json")
         except OSError as exc:
             raise TrainingError(
                 f"Cannot write to the output folder {self.out}: {exc.strerror or exc}.",
@@ -178,6 +187,24 @@ class _Run:
                 self.sink(LogMessage("info", f"No checkpoint in {self.out} yet; starting from the beginning."))
             return latest
         return Path(wanted)
+
+    def resumed_sigma_distribution(self, resume: Path | None) -> SigmaDistribution:
+        """A resumed run keeps the noise levels it began with; a checkpoint without the record is
+        from a version that always trained with SimpleTuner's tail map."""
+        wanted = self.config.sigma_distribution
+        if resume is None:
+            return wanted
+        recorded = read_json(resume / CHECKPOINT_STATE).get("sigma_distribution", "simpletuner")
+        if recorded not in SIGMA_DISTRIBUTIONS or recorded == wanted:
+            return wanted
+        self.sink(
+            LogMessage(
+                "info",
+                f"Resuming with the noise levels this run began with: {recorded} "
+                f"({SIGMA_DISTRIBUTION_WORDS[recorded]}), not {wanted}.",
+            )
+        )
+        return recorded
 
     def prepare_cache(self, loader: Loader, source) -> None:
         config = self.config
@@ -342,18 +369,20 @@ class _Run:
 
     def optimizer_step(self, order: DataOrder) -> tuple[float, list[float], int]:
         accumulation = self.config.optim.gradient_accumulation_steps
-        total_loss, sigmas, epoch = 0.0, [], 0
+        total_loss: torch.Tensor | None = None
+        sigmas: list[float] = []
+        epoch = 0
         for micro in range(accumulation):
-            index = self.step * accumulation + micro
-            epoch, indices = order.micro_batch(index)
-            batch = self.make_batch(indices, index)
+            micro_batch = order.micro_batch(self.step * accumulation + micro)
+            epoch = micro_batch.epoch
+            batch, drawn = self.make_batch(micro_batch)
             loss = (
                 flow_matching_loss(self.transformer, batch, dtype=self.dtype, t5_padding=self.config.text.t5_padding)
                 / accumulation
             )
             (self.scaler.scale(loss) if self.scaler else loss).backward()
-            total_loss += loss.item()
-            sigmas.extend(round(s, 5) for s in batch.sigmas.tolist())
+            total_loss = loss.detach() if total_loss is None else total_loss + loss.detach()
+            sigmas.extend(round(s, 5) for s in drawn.tolist())
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
         if self.config.optim.max_grad_norm > 0:
@@ -365,27 +394,40 @@ class _Run:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.lr_schedule.step()
-        return total_loss, sigmas, epoch
+        assert total_loss is not None  # accumulation is at least 1
+        return total_loss.item(), sigmas, epoch  # the step's one host sync
 
-    def make_batch(self, indices: list[int], index: int) -> StepInputs:
-        """Cached latents and text for the examples, with this micro-batch's own noise and sigmas."""
+    def make_batch(self, micro_batch: MicroBatch) -> tuple[StepInputs, torch.Tensor]:
+        """Cached latents and text for a micro-batch, each sample with its own seeded draws; and
+        the sigmas drawn, on the CPU, for the log."""
         config = self.config
-        generator = torch.Generator().manual_seed(_micro_seed(config.optim.seed, index))
-        examples: list[Example] = [self.examples[i] for i in indices]
-        dropped = torch.rand(len(indices), generator=generator) < config.text.caption_dropout_probability
-        captions = ["" if drop else e.caption for e, drop in zip(examples, dropped.tolist(), strict=True)]
+        captions, latents, sigmas, noise = [], [], [], []
+        for example_index, sample in zip(micro_batch.examples, micro_batch.samples, strict=True):
+            generator = torch.Generator().manual_seed(_sample_seed(config.optim.seed, sample))
+            dropped = torch.rand(1, generator=generator).item() < config.text.caption_dropout_probability
+            captions.append("" if dropped else self.examples[example_index].caption)
+            latent = self.cache.get("latent", self.latent_keys[example_index])
+            sigmas.append(
+                sample_sigmas(
+                    1,
+                    generator,
+                    distribution=self.sigma_distribution,
+                    sigmoid_scale=config.optim.flow_sigmoid_scale,
+                    shift=config.optim.flow_schedule_shift,
+                )
+            )
+            noise.append(torch.randn(latent.shape, generator=generator))
+            latents.append(latent)
         text, mask = collate_text([self.cache.get("text", self.text_keys[c]) for c in captions])
-        latents = torch.stack([self.cache.get("latent", self.latent_keys[i]) for i in indices])
-        sigmas = sample_sigmas(
-            len(indices),
-            generator,
-            uniform=config.optim.flow_use_uniform_schedule,
-            sigmoid_scale=config.optim.flow_sigmoid_scale,
-            shift=config.optim.flow_schedule_shift,
+        drawn, device = torch.cat(sigmas), self.device
+        inputs = StepInputs(
+            torch.stack(latents).to(device),
+            text.to(device),
+            mask.to(device),
+            drawn.to(device),
+            torch.stack(noise).to(device),
         )
-        noise = torch.randn(latents.shape, generator=generator)
-        device = self.device
-        return StepInputs(latents.to(device), text.to(device), mask.to(device), sigmas.to(device), noise.to(device))
+        return inputs, drawn
 
     # -- outputs ---------------------------------------------------------------------------------
     def open_metrics(self, start: int):
@@ -420,6 +462,7 @@ class _Run:
             scheduler=self.lr_schedule,
             identity=self.identity(),
             scaler=self.scaler,
+            extra={"sigma_distribution": self.sigma_distribution},
             keep=self.config.run.checkpoints_total_limit,
         )
         self.saved_step = self.step
@@ -427,13 +470,19 @@ class _Run:
         self.phase("training", f"Step {self.step}")
 
     def restore(self, path: Path) -> None:
-        loaded = ckpt.load_checkpoint(path, self.identity())
+        """Load a checkpoint; it is checked against this model and optimizer before anything changes."""
+        loaded = ckpt.load_checkpoint(
+            path, self.identity(), live_lora=get_lora_state(self.transformer), optimizer=self.optimizer
+        )
         set_lora_state(self.transformer, loaded.lora_state)
         self.optimizer.load_state_dict(loaded.training["optimizer"])
         self.lr_schedule.load_state_dict(loaded.training["scheduler"])
         if self.scaler is not None and loaded.training.get("scaler"):
             self.scaler.load_state_dict(loaded.training["scaler"])
         torch.set_rng_state(loaded.training["rng_cpu"])
+        cuda_rng = loaded.training.get("rng_cuda")
+        if cuda_rng and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_rng)
         self.step = self.saved_step = loaded.step
         self.sink(LogMessage("info", f"Resumed from {loaded.path} at step {loaded.step}."))
 

@@ -26,6 +26,17 @@ def test_the_quickstart_config_passes_a_dry_run(capsys):
     assert main(["train", str(path), "--dry-run"]) == 0
     text = capsys.readouterr().out
     assert "Model:       lodestones/Chroma1-Base" in text and "rank 16, alpha 16, targets all, 266 layers" in text
+    assert plan["noise_levels"]["distribution"] == "chroma"
+    assert "Noise:       chroma (Chroma's own training distribution" in text
+
+
+def test_the_dry_run_says_what_the_simpletuner_noise_levels_do(tmp_path, capsys):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"flow_sigma_distribution": "simpletuner", "flow_schedule_shift": 3}))
+    assert main(["train", str(path), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "Noise:       simpletuner (" in text and "never trains noise levels between 0.25 and 0.75" in text
+    assert "sigmoid_scale 1, shift 3" in text
 
 
 def test_a_bad_config_names_every_problem(tmp_path, capsys):

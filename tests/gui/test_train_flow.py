@@ -270,3 +270,18 @@ def test_stop_ends_a_run_stuck_before_its_first_step(qtbot, window, demo_folder,
         page.run_view.stop_button.click()  # the download it waits on will never answer
     assert model.status == "stopped" and model.step == 0
     assert page.failure_dialog is None or not page.failure_dialog.isVisible()
+
+
+def test_the_advanced_drawer_says_what_the_simpletuner_noise_levels_do(qtbot, window, demo_folder):
+    window.dataset_page.set_folders([str(demo_folder)])
+    window.show_page("train")
+    form = window.train_page.form
+    noise = form.rows["flow_sigma_distribution"]
+    assert noise.editor.currentText() == "chroma"
+    assert "never trains noise levels between 0.25 and 0.75" in noise.help.text()
+    noise.editor.setCurrentText("simpletuner")
+    assert window.session.config.sigma_distribution == "simpletuner"
+    form.rows["flow_use_uniform_schedule"].editor.setChecked(True)  # SimpleTuner's switch says otherwise
+    assert "flow_use_uniform_schedule" in noise.error.text() and noise.error.isVisibleTo(form)
+    noise.editor.setCurrentText("uniform")
+    assert not noise.error.isVisibleTo(form) and window.session.config.sigma_distribution == "uniform"

@@ -124,3 +124,40 @@ def test_replace_accepts_aliases_and_rejects_unknown_keys():
     assert config.lora.lora_rank == 8
     with pytest.raises(ConfigError):
         TrainingConfig().replace(not_a_setting=1)
+
+
+def test_noise_levels_default_to_chromas_own_and_simpletuner_configs_get_them_too():
+    assert TrainingConfig().sigma_distribution == "chroma"
+    config, _ = load_config(QUICKSTART_CONFIG)
+    assert config.sigma_distribution == "chroma"
+
+
+def test_simpletuners_uniform_switch_selects_plain_uniform():
+    config = config_from_dict({"flow_use_uniform_schedule": True})
+    assert config.sigma_distribution == "uniform" and config.optim.flow_sigma_distribution == "uniform"
+    assert [p for p in validate(config) if p.severity == "error"] == []
+    again = config_from_dict(config.to_dict())  # what a run writes reads back the same
+    assert again.sigma_distribution == "uniform"
+
+
+@pytest.mark.parametrize("chosen", ["chroma", "simpletuner", "logit_normal"])
+def test_the_uniform_switch_beside_another_distribution_is_a_named_error(chosen):
+    config = config_from_dict({"flow_use_uniform_schedule": True, "flow_sigma_distribution": chosen})
+    problems = [p for p in validate(config) if p.severity == "error"]
+    assert [p.key for p in problems] == ["flow_sigma_distribution"]
+    assert chosen in problems[0].message and "flow_use_uniform_schedule" in problems[0].message
+
+
+def test_the_logit_normal_scale_is_a_warning_where_it_does_nothing():
+    def warnings(**values):
+        return [p.key for p in validate(config_from_dict(values)) if p.severity == "warning"]
+
+    assert "flow_sigmoid_scale" in warnings(flow_sigmoid_scale=2.0)
+    assert "flow_sigmoid_scale" in warnings(flow_sigmoid_scale=2.0, flow_use_uniform_schedule=True)
+    assert "flow_sigmoid_scale" not in warnings(flow_sigmoid_scale=2.0, flow_sigma_distribution="logit_normal")
+    assert "flow_sigmoid_scale" not in warnings(flow_sigmoid_scale=2.0, flow_sigma_distribution="simpletuner")
+
+
+def test_an_unknown_distribution_names_the_nearest_choice():
+    problems = validate(config_from_dict({"flow_sigma_distribution": "simpletunr"}))
+    assert any(p.key == "flow_sigma_distribution" and "simpletuner" in p.message for p in problems)

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from chroma_studio.logs import setup_logging
+from chroma_studio.base.logs import setup_logging
 
 SUBCOMMANDS = ("train", "export", "checkpoint", "doctor", "estimate", "dataset")
 

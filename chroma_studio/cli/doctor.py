@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from chroma_studio.config import TrainingConfig
     from chroma_studio.hardware import detect_machine, recommend
-    from chroma_studio.presets import PresetError, preset_for
+    from chroma_studio.hardware.presets import PresetError, preset_for
 
     output_dir = args.output_dir or TrainingConfig().run.output_dir
     machine = detect_machine(output_dir)

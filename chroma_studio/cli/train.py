@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(config, as_json=args.json)
 
-    from chroma_studio.training.control import TrainingControl
+    from chroma_studio.protocol.control import TrainingControl
     from chroma_studio.training.trainer import run_training
 
     control = TrainingControl()
@@ -101,7 +101,7 @@ def resume_command(args: argparse.Namespace) -> str:
 
 def _dry_run(config, as_json: bool) -> int:
     from chroma_studio.training.data import DatasetError
-    from chroma_studio.training.models import ModelSourceError
+    from chroma_studio.training.loading import ModelSourceError
     from chroma_studio.training.plan import describe_plan
 
     try:
@@ -161,7 +161,7 @@ class ProgressPrinter:
         self.stream.flush()
 
     def __call__(self, event) -> None:
-        from chroma_studio.training import events as ev
+        from chroma_studio.protocol import events as ev
 
         if isinstance(event, ev.StepLogged):
             self._step(event)

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from chroma_studio.atomic import write_text_atomic
+from chroma_studio.base.atomic import write_text_atomic
 from chroma_studio.config.parse import ConfigError, Problem, errors, parse_config, unused_keys, validate
 from chroma_studio.config.settings import TrainingConfig
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from chroma_studio.atomic import write_text_atomic
+from chroma_studio.base.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from chroma_studio.base.paths import cache_dir
 from chroma_studio.dataset.probe import ProbeError, probe_image
-from chroma_studio.paths import cache_dir
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Reading ``chroma_studio.hardware`` and ``chroma_studio.presets`` into the window's ``MachineSummary``.
+"""Reading ``chroma_studio.hardware`` and ``chroma_studio.hardware.presets`` into the window's ``MachineSummary``.
 
 This is the one GUI module that knows the hardware layer's records (``MachineInfo``,
 ``DeviceInfo``, ``Recommendation``, ``Preset``); the pages only see ``DeviceInfo`` and
@@ -70,7 +70,7 @@ def _device_info(device: Any) -> DeviceInfo:
 
 def _preset_options(device: Any, ram_total: int) -> list[PresetOption]:
     """Every shipped preset; those for this kind of device first, each saying whether it fits."""
-    from chroma_studio import presets
+    from chroma_studio.hardware import presets
 
     options = []
     for preset in presets.load_presets():

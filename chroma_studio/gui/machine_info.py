@@ -1,6 +1,6 @@
 """What the window shows about the machine: devices, memory, the recommendation and the presets.
 
-``detect_summary()`` asks ``chroma_studio.hardware`` and ``chroma_studio.presets`` and turns
+``detect_summary()`` asks ``chroma_studio.hardware`` and ``chroma_studio.hardware.presets`` and turns
 their answers into a ``MachineSummary``, a plain record the header, the Machine & model page
 and the Train page display. It runs off the GUI thread (NVML and disk queries can take a while).
 """

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from chroma_studio import runs
-from chroma_studio.training.events import log_lines
+from chroma_studio.base import run_folder as runs
+from chroma_studio.protocol.events import log_lines
 
 logger = logging.getLogger(__name__)
 

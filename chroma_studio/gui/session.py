@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, Signal
 
-from chroma_studio.atomic import write_text_atomic
+from chroma_studio.base.atomic import write_text_atomic
 from chroma_studio.config import ConfigError, Problem, TrainingConfig, config_from_dict
 
 logger = logging.getLogger(__name__)

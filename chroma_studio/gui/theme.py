@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-from chroma_studio.paths import resources_dir
+from chroma_studio.base.paths import resources_dir
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
-from chroma_studio.training.events import Failed
-from chroma_studio.training.remote import RemoteControl, run_in_process
+from chroma_studio.protocol.events import Failed
+from chroma_studio.protocol.remote import RemoteControl, run_in_process
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class _EngineWorker(_ThreadedWorker):
     ``environment`` (e.g. HF_ENDPOINT from the settings) is set for the process.
     """
 
-    event_emitted = Signal(object)  # an event dataclass from chroma_studio.training.events
+    event_emitted = Signal(object)  # an event dataclass from chroma_studio.protocol.events
 
     def __init__(self, job: dict[str, Any], environment: dict[str, str] | None = None) -> None:
         super().__init__()

@@ -1,7 +1,8 @@
 """Parameter counts of the real Chroma components, and which layers each LoRA target adapts.
 
 The counts never change for a given architecture, so they are kept here as data and the
-memory model reads them without importing torch. ``count_architecture()`` recomputes them by
+memory model reads them without importing torch. ``count_architecture()`` (in the tests' support
+package, ``support/calibration/architecture.py``) recomputes them by
 building the real configs from ``resources/models`` on the meta device (no weights, no
 download); a unit test checks that the data below matches it.
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -43,7 +43,7 @@ LORA_TARGET_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
     "tiny": {"double": (*_ATTN, "ff.net.0.proj"), "single": _SINGLE_ATTN},
 }
 
-# Counted from the configs in resources/models with count_architecture(); see the module docstring.
+# Counted from the configs in resources/models with count_architecture() (tests' support package).
 _SQUARE = 3072
 _DOUBLE_LINEARS = (
     ("attn.to_q", _SQUARE, _SQUARE),
@@ -203,7 +203,7 @@ def chroma_architecture() -> ChromaArchitecture:
 
 # -- recomputing the counts from the real configs ---------------------------------------------------
 def models_dir() -> Path:
-    from chroma_studio.paths import resources_dir
+    from chroma_studio.base.paths import resources_dir
 
     return resources_dir() / "models"
 
@@ -212,75 +212,3 @@ def read_model_config(component: str, folder: Path | None = None) -> dict[str, A
     """A shipped diffusers/transformers config (``transformer``, ``text_encoder`` or ``vae``)."""
     path = (folder or models_dir()) / component / "config.json"
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _init_kwargs(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if not k.startswith("_")}
-
-
-def _linear_shapes(module: Any) -> list[list[Any]]:
-    import torch
-
-    return [
-        [name, m.in_features, m.out_features] for name, m in module.named_modules() if isinstance(m, torch.nn.Linear)
-    ]
-
-
-def _numel(params: Iterable[Any]) -> int:
-    return sum(p.numel() for p in params)
-
-
-def count_architecture(folder: Path | None = None) -> dict[str, Any]:
-    """Build the three components on the meta device and count their parameters.
-
-    Returns the same structure as ``CACHED_COUNTS``. Takes a few seconds; imports torch,
-    diffusers and transformers.
-    """
-    import torch
-    from diffusers import AutoencoderKL, ChromaTransformer2DModel
-    from transformers import T5Config, T5EncoderModel
-
-    with torch.device("meta"):
-        transformer = ChromaTransformer2DModel(**_init_kwargs(read_model_config("transformer", folder)))
-        t5 = T5EncoderModel(T5Config(**_init_kwargs(read_model_config("text_encoder", folder))))
-        vae = AutoencoderKL(**_init_kwargs(read_model_config("vae", folder)))
-    double, single = transformer.transformer_blocks[0], transformer.single_transformer_blocks[0]
-
-    def other(block: Any) -> int:
-        linear_params = sum(_numel(m.parameters()) for m in block.modules() if isinstance(m, torch.nn.Linear))
-        return _numel(block.parameters()) - linear_params
-
-    # The encoder's token embedding is tied to ``shared`` when the weights are loaded: count it once.
-    t5_params = _numel({id(p): p for p in t5.parameters()}.values())
-    if t5.encoder.embed_tokens.weight is not t5.shared.weight:
-        t5_params -= t5.encoder.embed_tokens.weight.numel()
-    return {
-        "transformer": {
-            "total": _numel(transformer.parameters()),
-            "dim": transformer.inner_dim,
-            "heads": transformer.config.num_attention_heads,
-            "head_dim": transformer.config.attention_head_dim,
-            "mlp_dim": single.mlp_hidden_dim,
-            "double_blocks": len(transformer.transformer_blocks),
-            "single_blocks": len(transformer.single_transformer_blocks),
-            "double_linears": _linear_shapes(double),
-            "single_linears": _linear_shapes(single),
-            "double_other": other(double),
-            "single_other": other(single),
-            "top_level": {
-                name: _numel(module.parameters())
-                for name, module in transformer.named_children()
-                if name in UNQUANTIZED_MODULES and _numel(module.parameters())
-            },
-        },
-        "text_encoder": {
-            "total": t5_params,
-            "largest_block": max(_numel(b.parameters()) for b in t5.encoder.block),
-            "embedding": t5.shared.weight.numel(),
-        },
-        "vae": {
-            "total": _numel(vae.parameters()),
-            "encoder": _numel(vae.encoder.parameters()),
-            "decoder": _numel(vae.decoder.parameters()),
-        },
-    }

@@ -42,9 +42,9 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from chroma_studio.atomic import usual_mode
-from chroma_studio.runs import CHECKPOINT_STATE as STATE
-from chroma_studio.runs import CHECKPOINTS, checkpoint_dirs
+from chroma_studio.base.atomic import usual_mode
+from chroma_studio.base.run_folder import CHECKPOINT_STATE as STATE
+from chroma_studio.base.run_folder import CHECKPOINTS, checkpoint_dirs
 from chroma_studio.training import training_state
 from chroma_studio.training.training_state import TrainingStateError, write_training_state
 

@@ -30,9 +30,9 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
-from chroma_studio.logs import setup_logging
-from chroma_studio.training.control import Request, TrainingControl
-from chroma_studio.training.events import Event, Finished, PhaseChanged, RunResult, to_message
+from chroma_studio.base.logs import setup_logging
+from chroma_studio.protocol.control import Request, TrainingControl
+from chroma_studio.protocol.events import Event, Finished, PhaseChanged, RunResult, to_message
 
 COMMANDS: dict[str, Callable[[TrainingControl], None]] = {
     "stop": TrainingControl.stop,
@@ -135,7 +135,7 @@ def run_job(job: dict[str, Any], writer: _Writer, control: TrainingControl) -> A
         return run_training(config_from_dict(job["config"]), writer.event, control)
     if kind == "prepare":
         from chroma_studio.training.hub import DownloadCancelled
-        from chroma_studio.training.models import Loader, resolve_source
+        from chroma_studio.training.loading import Loader, resolve_source
 
         source = resolve_source(config_from_dict(job["config"]))
         writer.event(PhaseChanged("loading", f"Getting the model: {source.label}"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from chroma_studio.paths import cache_dir
+from chroma_studio.base.paths import cache_dir
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import traceback
 
-from chroma_studio.training.events import Failed
+from chroma_studio.protocol.events import Failed
 
 
 class TrainingError(Exception):
@@ -30,7 +30,7 @@ def describe_failure(exc: BaseException) -> Failed:
     from chroma_studio.config import ConfigError
     from chroma_studio.training.checkpoint import CheckpointError
     from chroma_studio.training.data import DatasetError
-    from chroma_studio.training.models import ModelSourceError
+    from chroma_studio.training.loading import ModelSourceError
 
     trace = "".join(traceback.format_exception(exc))
     message = str(exc) or type(exc).__name__

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from safetensors.torch import save
 
-from chroma_studio.atomic import write_bytes_atomic
+from chroma_studio.base.atomic import write_bytes_atomic
 from chroma_studio.training.lora import lora_module_names
 
 LORA_FILENAME = "pytorch_lora_weights.safetensors"
@@ -126,7 +126,7 @@ def export_checkpoint(
     run_dir: str | Path, step: int | None = None, fmt: str = "diffusers", output: str | Path | None = None
 ) -> Path:
     """Write the LoRA file of a run's checkpoint (the latest when ``step`` is None)."""
-    from chroma_studio.runs import read_json
+    from chroma_studio.base.run_folder import read_json
     from chroma_studio.training.checkpoint import CheckpointError, checkpoint_dirs, load_lora
     from chroma_studio.training.lora import TARGET_PATTERNS
 

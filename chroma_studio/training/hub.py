@@ -11,8 +11,8 @@ import os
 import time
 from collections.abc import Sequence
 
-from chroma_studio.training.control import TrainingControl
-from chroma_studio.training.events import Progress, Sink
+from chroma_studio.protocol.control import TrainingControl
+from chroma_studio.protocol.events import Progress, Sink
 
 logger = logging.getLogger(__name__)
 

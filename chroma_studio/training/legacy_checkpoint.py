@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
-from chroma_studio.atomic import usual_mode
-from chroma_studio.runs import CHECKPOINT_STATE as STATE
-from chroma_studio.runs import CHECKPOINTS, checkpoint_dirs
+from chroma_studio.base.atomic import usual_mode
+from chroma_studio.base.run_folder import CHECKPOINT_STATE as STATE
+from chroma_studio.base.run_folder import CHECKPOINTS, checkpoint_dirs
 from chroma_studio.training.checkpoint import (
     FORMAT,
     LEGACY_STATE,

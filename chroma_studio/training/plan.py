@@ -15,7 +15,7 @@ def count_lora(target: str, rank: int, source_config: dict[str, Any] | None = No
     from accelerate import init_empty_weights
     from diffusers import ChromaTransformer2DModel
 
-    from chroma_studio.paths import resources_dir
+    from chroma_studio.base.paths import resources_dir
     from chroma_studio.training.lora import target_module_names
 
     config = source_config or ChromaTransformer2DModel.load_config(str(resources_dir() / "models" / "transformer"))
@@ -44,7 +44,7 @@ def noise_levels(config: TrainingConfig) -> dict[str, Any]:
 def describe_plan(config: TrainingConfig) -> dict[str, Any]:
     """Everything a dry run reports: model source, device, precision, LoRA, data and steps."""
     from chroma_studio.training.data import DatasetError, load_examples, total_steps
-    from chroma_studio.training.models import pick_device, resolve_source
+    from chroma_studio.training.loading import pick_device, resolve_source
 
     source = resolve_source(config)
     plan: dict[str, Any] = {

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from chroma_studio.base.paths import cache_dir
+from chroma_studio.base.run_folder import CHECKPOINT_STATE, LOG, METRICS, read_json, read_metrics
 from chroma_studio.config import ConfigError, TrainingConfig, errors, save_config
 from chroma_studio.config.settings import (
     SIGMA_DISTRIBUTION_WORDS,
@@ -21,16 +23,8 @@ from chroma_studio.config.settings import (
     SigmaDistribution,
     sigma_keys,
 )
-from chroma_studio.paths import cache_dir
-from chroma_studio.runs import CHECKPOINT_STATE, LOG, METRICS, read_json, read_metrics
-from chroma_studio.training import checkpoint as ckpt
-from chroma_studio.training.cache import EmbeddingCache, fingerprint_files
-from chroma_studio.training.caching import Stopped, cache_latents, cache_text, release_memory
-from chroma_studio.training.checkpointing import enable_masked_checkpointing
-from chroma_studio.training.control import Request, TrainingControl
-from chroma_studio.training.data import DataOrder, DatasetError, MicroBatch, load_examples, total_steps
-from chroma_studio.training.errors import TrainingError, describe_failure
-from chroma_studio.training.events import (
+from chroma_studio.protocol.control import Request, TrainingControl
+from chroma_studio.protocol.events import (
     CheckpointSaved,
     Event,
     Failed,
@@ -46,13 +40,19 @@ from chroma_studio.training.events import (
     log_text,
     null_sink,
 )
+from chroma_studio.training import checkpoint as ckpt
+from chroma_studio.training.data import DataOrder, DatasetError, MicroBatch, load_examples, total_steps
+from chroma_studio.training.embedding_cache import EmbeddingCache, fingerprint_files
+from chroma_studio.training.encode import Stopped, cache_latents, cache_text, release_memory
+from chroma_studio.training.errors import TrainingError, describe_failure
 from chroma_studio.training.export import FORMATS, export_checkpoint
+from chroma_studio.training.grad_checkpointing import enable_masked_checkpointing
 from chroma_studio.training.hub import DownloadCancelled
+from chroma_studio.training.loading import Loader, pick_device, resolve_source, training_dtype
 from chroma_studio.training.lora import add_lora, get_lora_state, lora_parameters, set_lora_state
-from chroma_studio.training.models import Loader, pick_device, resolve_source, training_dtype
+from chroma_studio.training.previews import SampleSettings, render_samples
 from chroma_studio.training.quantize import QUANTO, nf4_quantization_config, quantize_transformer
 from chroma_studio.training.runlock import RunLock
-from chroma_studio.training.sampler import SampleSettings, render_samples
 from chroma_studio.training.schedule import lr_lambda, sample_sigmas
 from chroma_studio.training.step import StepInputs, flow_matching_loss
 from chroma_studio.training.text import collate_text
@@ -432,7 +432,7 @@ class _Run:
     # -- outputs ---------------------------------------------------------------------------------
     def open_metrics(self, start: int):
         """metrics.jsonl, keeping only the lines up to ``start`` (a resume replays the rest)."""
-        from chroma_studio.atomic import write_text_atomic
+        from chroma_studio.base.atomic import write_text_atomic
 
         path = self.out / METRICS
         kept = [json.dumps(r) + "\n" for r in read_metrics(self.out) if r["step"] <= start] if start else []

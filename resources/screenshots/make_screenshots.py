@@ -23,11 +23,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from PySide6.QtCore import QEventLoop, QItemSelectionModel, QSettings, QTimer
 
+from chroma_studio.base.paths import resources_dir
 from chroma_studio.gui import theme
 from chroma_studio.gui.app import create_application
 from chroma_studio.gui.main_window import MainWindow
 from chroma_studio.gui.session import AppSettings
-from chroma_studio.paths import resources_dir
 
 SIZE = (1280, 820)
 RUN = {

@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from chroma_studio.config import config_from_dict
-    from chroma_studio.training import events as ev
+    from chroma_studio.protocol import events as ev
     from chroma_studio.training.trainer import run_training
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -95,11 +95,11 @@ def stall_figures(stalls: list[float]) -> dict:
 def measure_stalls(steps: int, interval_ms: int, folder: Path) -> dict:
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
+    from chroma_studio.base.paths import resources_dir
     from chroma_studio.gui.app import create_application
     from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary
     from chroma_studio.gui.main_window import MainWindow
     from chroma_studio.gui.session import AppSettings
-    from chroma_studio.paths import resources_dir
 
     photos = folder / "photos"
     photos.mkdir()

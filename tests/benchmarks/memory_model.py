@@ -26,9 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from support.calibration.architecture import count_architecture
+
 from chroma_studio.config import TrainingConfig
 from chroma_studio.hardware import activations as act
-from chroma_studio.hardware.architecture import CACHED_COUNTS, chroma_architecture, count_architecture
+from chroma_studio.hardware.architecture import CACHED_COUNTS, chroma_architecture
 from chroma_studio.hardware.memory import (
     QUICKSTART_ASSUMPTIONS,
     QUICKSTART_FIGURES_GB,
@@ -59,7 +61,7 @@ def parameters() -> dict[str, Any]:
 
 
 def blocks() -> list[dict[str, Any]]:
-    from chroma_studio.hardware.calibrate import build_block, measure_block
+    from support.calibration.blocks import build_block, measure_block
 
     tokens = act.TokenCounts(CHECK_TOKENS - TEXT_TOKENS, TEXT_TOKENS)
     variants = [(None, None), ("all", None), ("all+ffs", None), ("all", "int8")]
@@ -113,8 +115,9 @@ def stack_prediction(tokens: act.TokenCounts, counts: dict[str, int], dtype_byte
 
 
 def stack() -> dict[str, Any]:
-    from chroma_studio.hardware.calibrate_stack import build_transformer, measure_stack
-    from chroma_studio.training.checkpointing import enable_masked_checkpointing
+    from support.calibration.stack import build_transformer, measure_stack
+
+    from chroma_studio.training.grad_checkpointing import enable_masked_checkpointing
 
     counts = {"double": 1, "single": 2}
     model = build_transformer(counts["double"], counts["single"], lora_target="all")
@@ -135,7 +138,7 @@ def stack() -> dict[str, Any]:
 
 
 def vae() -> dict[str, Any]:
-    from chroma_studio.hardware.calibrate import build_vae, measure_vae
+    from support.calibration.blocks import build_vae, measure_vae
 
     model = build_vae()
     rows = {}
@@ -153,10 +156,10 @@ def vae() -> dict[str, Any]:
 
 def t5(batch: int = 8, tokens: int = 128) -> dict[str, Any]:
     import torch
+    from support.calibration.meters import live_tensor_meter, weight_tensors
     from transformers import T5Config, T5EncoderModel
 
     from chroma_studio.hardware.architecture import read_model_config
-    from chroma_studio.hardware.meters import live_tensor_meter, weight_tensors
 
     config = T5Config(**{k: v for k, v in read_model_config("text_encoder").items() if not k.startswith("_")})
     config.num_layers = 1
@@ -204,9 +207,10 @@ def cuda() -> dict[str, Any] | None:
 
     if not torch.cuda.is_available():
         return None
-    from chroma_studio.hardware.calibrate import measure_block
-    from chroma_studio.hardware.calibrate_stack import build_transformer, measure_stack
-    from chroma_studio.training.checkpointing import enable_masked_checkpointing
+    from support.calibration.blocks import measure_block
+    from support.calibration.stack import build_transformer, measure_stack
+
+    from chroma_studio.training.grad_checkpointing import enable_masked_checkpointing
 
     result: dict[str, Any] = {"device": torch.cuda.get_device_name(0)}
     tokens = act.TokenCounts(4096, 128)  # 1024 px with a typical caption
@@ -248,7 +252,7 @@ def cuda() -> dict[str, Any] | None:
 
 
 def calibrate() -> dict[str, Any]:
-    from chroma_studio.hardware.calibrate import measure_block_coefficients
+    from support.calibration.blocks import measure_block_coefficients
 
     return {kind: measure_block_coefficients(kind) for kind in ("double", "single")}
 

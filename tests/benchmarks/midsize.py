@@ -44,7 +44,7 @@ def build_midsize_pipeline(folder: Path) -> Path:
 
 def demo_images(folder: Path) -> Path:
     """The ten captioned demo images, copied into ``folder``."""
-    from chroma_studio.paths import resources_dir
+    from chroma_studio.base.paths import resources_dir
 
     folder.mkdir(parents=True, exist_ok=True)
     for image in sorted((resources_dir() / "demo").glob("*.jpg")):

@@ -99,7 +99,7 @@ def bare_loop(model_dir: Path, data: Path, steps: int) -> list[float]:
 def our_run(model_dir: Path, data: Path, out: Path, cache: Path, steps: int, pad_to: int | None):
     """Our trainer on the same model; returns (step seconds, phase timestamps)."""
     from chroma_studio.config import config_from_dict
-    from chroma_studio.training import events as ev
+    from chroma_studio.protocol import events as ev
     from chroma_studio.training import text, trainer
 
     config = config_from_dict(

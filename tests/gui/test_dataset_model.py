@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import QSize, Qt
 
 from chroma_studio.dataset import BELOW_RESOLUTION, TOO_SMALL, Finding, size_problem
-from chroma_studio.gui.models import DatasetFilterModel, DatasetItem, DatasetModel, DatasetRole
-from chroma_studio.gui.models.dataset_filter import ANY_PROBLEM
-from chroma_studio.gui.models.dataset_items import findings_by_path
+from chroma_studio.gui.dataset.filter_model import ANY_PROBLEM, DatasetFilterModel
+from chroma_studio.gui.dataset.items import DatasetItem, findings_by_path
+from chroma_studio.gui.dataset.model import DatasetModel, DatasetRole
 
 ROWS = 5000
 

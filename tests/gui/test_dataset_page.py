@@ -14,9 +14,9 @@ from PySide6.QtWidgets import QApplication, QWidget
 from qt_fixtures import DATASET_WAIT_MS, load_folder, open_dataset_page
 
 from chroma_studio.dataset import scan as scan_module
-from chroma_studio.gui.models import DatasetRole
+from chroma_studio.gui.dataset.model import DatasetRole
+from chroma_studio.gui.dataset.thumbnail_cache import thumbnail_folder
 from chroma_studio.gui.pages.dataset import DatasetPage
-from chroma_studio.gui.widgets.thumbnail_cache import thumbnail_folder
 
 WAIT_MS = DATASET_WAIT_MS
 

@@ -13,9 +13,9 @@ from qt_fixtures import CP1252_CAPTION, DATASET_WAIT_MS, load_folder, open_datas
 from support import copy_demo_images
 
 from chroma_studio.dataset import caption_history
+from chroma_studio.gui.dataset.bulk_caption_dialog import BulkCaptionDialog
+from chroma_studio.gui.dataset.caption_editor import SAVE_DELAY_MS
 from chroma_studio.gui.pages.dataset import DatasetPage
-from chroma_studio.gui.widgets.bulk_caption_dialog import BulkCaptionDialog
-from chroma_studio.gui.widgets.caption_editor import SAVE_DELAY_MS
 
 WAIT_MS = DATASET_WAIT_MS
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from chroma_studio.gui.widgets.thumbnail_cache import cache_file, load_thumbnail
-from chroma_studio.gui.widgets.thumbnail_loader import ThumbnailLoader
+from chroma_studio.gui.dataset.thumbnail_cache import cache_file, load_thumbnail
+from chroma_studio.gui.dataset.thumbnail_loader import ThumbnailLoader
 
 WAIT_MS = 10_000
 EXIF_ORIENTATION = 0x0112

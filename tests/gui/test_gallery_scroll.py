@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QColor, QImage
 
-from chroma_studio import runs
+from chroma_studio.base import run_folder as runs
 from chroma_studio.gui.pages.samples import SamplesPage
 from chroma_studio.gui.run_model import RunModel, SampleImage
 

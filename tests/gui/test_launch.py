@@ -76,9 +76,9 @@ TRAIN_SCRIPT = textwrap.dedent(
 )
 LIGHT_ENGINE_MODULES = {
     "chroma_studio.training",
-    "chroma_studio.training.control",
-    "chroma_studio.training.events",
-    "chroma_studio.training.remote",
+    "chroma_studio.protocol.control",
+    "chroma_studio.protocol.events",
+    "chroma_studio.protocol.remote",
 }
 
 

@@ -77,7 +77,7 @@ def test_download_shows_progress_and_finishes(qtbot, window):
 
 
 def test_download_progress_is_shown_in_bytes(qtbot, window):
-    from chroma_studio.training.events import Progress
+    from chroma_studio.protocol.events import Progress
 
     page = window.machine_page
     page.download_bar.show()

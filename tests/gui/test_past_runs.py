@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from chroma_studio import runs
+from chroma_studio.base import run_folder as runs
 from chroma_studio.gui.pages.train import TrainPage
 from chroma_studio.gui.run_controller import RunController
 from chroma_studio.gui.session import ProjectSession

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from chroma_studio.gui.machine_info import PresetOption
-from chroma_studio.presets import load_presets
+from chroma_studio.hardware.presets import load_presets
 
 GPU_12GB = PresetOption(
     "gpu-12gb",

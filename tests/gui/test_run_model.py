@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from chroma_studio.gui.run_model import LossSeries, RunModel
-from chroma_studio.training import events as ev
+from chroma_studio.protocol import events as ev
 
 
 def test_loss_series_grows_in_float64_and_smooths():

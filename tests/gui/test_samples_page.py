@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage
 
-from chroma_studio import runs
+from chroma_studio.base import run_folder as runs
 from chroma_studio.gui.pages.samples import SamplesPage
 from chroma_studio.gui.run_model import RunModel
 from chroma_studio.gui.widgets.gallery import SampleGridModel

@@ -19,12 +19,12 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from chroma_studio.gui.models.dataset_items import DatasetItem, DatasetStats
-from chroma_studio.gui.models.dataset_model import DatasetRole
-from chroma_studio.gui.pages.dataset_jobs import CaptionState
-from chroma_studio.gui.pages.dataset_layout import DatasetLayout
-from chroma_studio.gui.pages.dataset_loading import DatasetLoading
-from chroma_studio.gui.widgets.bulk_caption_dialog import BulkCaptionDialog
+from chroma_studio.gui.dataset.bulk_caption_dialog import BulkCaptionDialog
+from chroma_studio.gui.dataset.items import DatasetItem, DatasetStats
+from chroma_studio.gui.dataset.jobs import CaptionState
+from chroma_studio.gui.dataset.layout import DatasetLayout
+from chroma_studio.gui.dataset.loading import DatasetLoading
+from chroma_studio.gui.dataset.model import DatasetRole
 from chroma_studio.gui.widgets.drop_zone import dropped_paths, folders_for_paths
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QPushButton, QWidget
 
-from chroma_studio import runs
+from chroma_studio.base import run_folder as runs
 from chroma_studio.config import FIELDS, ConfigError, errors
 from chroma_studio.gui.machine_info import PresetOption, describe_settings
 from chroma_studio.gui.pages.train_layout import TrainLayout

@@ -10,9 +10,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
+from chroma_studio.base.run_folder import checkpoint_dirs
 from chroma_studio.gui import desktop
 from chroma_studio.gui.worker import ExportWorker, connect_worker
-from chroma_studio.runs import checkpoint_dirs
 
 logger = logging.getLogger(__name__)
 

@@ -20,14 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chroma_studio.base.run_folder import checkpoint_dirs
 from chroma_studio.gui import desktop
 from chroma_studio.gui.run_model import RunModel
 from chroma_studio.gui.widgets.image_viewer import ImageViewerDialog
 from chroma_studio.gui.widgets.latest_samples import LatestSamplesWidget
 from chroma_studio.gui.widgets.loss_chart import LossChartWidget
 from chroma_studio.gui.widgets.outcome import OutcomeWidget
-from chroma_studio.runs import checkpoint_dirs
-from chroma_studio.training.events import log_text
+from chroma_studio.protocol.events import log_text
 
 logger = logging.getLogger(__name__)
 

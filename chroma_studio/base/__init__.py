@@ -1,0 +1,1 @@
+"""The base layer: atomic writes, paths, logging, and the run folder. No Qt, no torch."""

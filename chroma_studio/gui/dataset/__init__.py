@@ -1,0 +1,1 @@
+"""The Dataset feature of the app: item models, loading, thumbnails, caption editing and jobs."""

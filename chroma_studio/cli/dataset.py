@@ -49,6 +49,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--trigger", metavar="WORD", help="trigger word every caption should contain")
     check.add_argument("--all", action="store_true", help="list every finding (default: a few of each kind)")
+    check.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="follow symbolic links that point outside the folders (by default they are reported and skipped)",
+    )
     check.set_defaults(run=run)
 
 
@@ -69,7 +74,13 @@ def run(args: argparse.Namespace) -> int:
 
     progress = _Progress(sys.stderr) if not args.json and sys.stderr.isatty() else None
     try:
-        report = check_dataset(args.folders, resolution=args.resolution, trigger_word=args.trigger, progress=progress)
+        report = check_dataset(
+            args.folders,
+            resolution=args.resolution,
+            trigger_word=args.trigger,
+            progress=progress,
+            follow_links=args.follow_links,
+        )
     except KeyboardInterrupt:
         print("\nInterrupted; nothing was changed.", file=sys.stderr)
         return 130

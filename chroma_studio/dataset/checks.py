@@ -40,6 +40,7 @@ def check_dataset(
     trigger_word: str | None = None,
     progress: Progress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    follow_links: bool = False,
 ) -> CheckReport:
     """Scan and check ``folders`` for training at ``resolution``. Never modifies anything.
 
@@ -49,7 +50,7 @@ def check_dataset(
     roots = [Path(folder).expanduser().absolute() for folder in folders]
     trigger_word = (trigger_word or "").strip() or None
     report = CheckReport(roots, resolution, trigger_word)
-    scan = scan_folders(roots, should_stop=should_stop)
+    scan = scan_folders(roots, should_stop=should_stop, follow_links=follow_links)
     report.images = scan.images
     report.cancelled = scan.cancelled
     findings = [_from_scan_problem(problem) for problem in scan.problems]

@@ -12,6 +12,10 @@ Conventions, shared with kohya and SimpleTuner:
   such folder between the image and the dataset folder (inclusive) decides, otherwise 1.
 Hidden files and folders, ``__pycache__``, Chroma Studio's own cache folder and any folder
 tagged as a cache (a ``CACHEDIR.TAG`` file, see https://bford.info/cachedir/) are skipped.
+
+A symbolic link whose target lies outside the dataset folder (``photos -> ..``, a link into
+another drive) is reported and not followed unless ``follow_links`` is set: a dropped folder
+never pulls in images from elsewhere without a word. Links inside the folder are followed.
 """
 
 from __future__ import annotations
@@ -114,6 +118,7 @@ def scan_folders(
     *,
     progress: ScanProgress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    follow_links: bool = False,
 ) -> ScanResult:
     """Every usable image under ``folders`` (headers only), in a stable order, and every problem met.
 
@@ -132,7 +137,7 @@ def scan_folders(
     for folder in folders:
         root = Path(folder).expanduser().absolute()
         before = len(result.images)
-        _Walker(root, recursive, seen_dirs, result, tracker).walk()
+        _Walker(root, recursive, seen_dirs, result, tracker, follow_links).walk()
         result.images[before:] = sorted(result.images[before:], key=lambda r: r.path.relative_to(root).parts)
         if tracker.stopped:
             break
@@ -184,9 +189,17 @@ class _Walker:
     """Walks one dataset folder into a shared result; ``seen_dirs`` keeps each real folder to one visit."""
 
     def __init__(
-        self, root: Path, recursive: bool, seen_dirs: set[tuple[int, int]], result: ScanResult, tracker: _Tracker
+        self,
+        root: Path,
+        recursive: bool,
+        seen_dirs: set[tuple[int, int]],
+        result: ScanResult,
+        tracker: _Tracker,
+        follow_links: bool = False,
     ) -> None:
         self.root = root
+        self.real_root = Path(os.path.realpath(root))
+        self.follow_links = follow_links
         self.recursive = recursive
         self.seen_dirs = seen_dirs
         self.result = result
@@ -243,6 +256,8 @@ class _Walker:
                 continue
             path = Path(entry.path)
             try:
+                if entry.is_symlink() and not self.follow_links and self.leaves_the_folder(path):
+                    continue
                 is_dir = entry.is_dir()
             except OSError as exc:
                 self.file_error(path, exc)
@@ -256,6 +271,20 @@ class _Walker:
                 self.add_image(path, repeats, names, lower_names)
                 self.tracker.file_done(folder)
         return subfolders[::-1]  # popped from a stack: reversed keeps alphabetical order
+
+    def leaves_the_folder(self, link: Path) -> bool:
+        """True (and reported) when ``link`` points outside the dataset folder."""
+        target = Path(os.path.realpath(link))
+        if target == self.real_root or self.real_root in target.parents or not target.exists():
+            return False  # inside, or broken: a broken link is reported where the file is read
+        self.problem(
+            link,
+            "link-outside",
+            f"is a link to {target}, outside the dataset folder; it was not followed. Copy what it points to into "
+            "the folder, or follow links (--follow-links, or Follow links in the app).",
+            "warning",
+        )
+        return True
 
     def add_image(self, path: Path, repeats: int, names: set[str], lower_names: dict[str, str]) -> None:
         try:

@@ -119,3 +119,20 @@ def test_argument_errors_exit_two(capsys):
 
     assert info.value.code == 2
     assert "DIR" in capsys.readouterr().err
+
+
+def test_links_out_of_the_folder_are_followed_only_with_follow_links(clean, tmp_path, make_image, capsys):
+    import os
+
+    rng = random.Random(3)
+    for i in range(3):
+        make_image(f"foreign/{i}.png", (512, 512), seed=30 + i, caption=varied_caption(rng))
+    os.symlink(tmp_path / "foreign", clean / "more")
+
+    assert main(["dataset", "check", str(clean), "--resolution", "512", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["images"] == 4
+    assert [f["code"] for f in report["findings"]] == ["link-outside"]
+
+    assert main(["dataset", "check", str(clean), "--resolution", "512", "--json", "--follow-links"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 7

@@ -227,12 +227,26 @@ def test_symlink_loops_and_broken_links_are_reported_not_fatal(tmp_path, make_im
     assert codes(result) == {"back": "symlink-loop", "self.png": "symlink-loop", "dangling.png": "broken-link"}
 
 
-def test_linked_folder_outside_the_dataset_is_followed(tmp_path, make_image):
+def test_links_out_of_the_dataset_are_reported_and_followed_only_when_asked(tmp_path, make_image):
     make_image("elsewhere/x.png")
-    (tmp_path / "data").mkdir()
+    make_image("data/own.png")
+    make_image("data/inside/y.png")
     os.symlink(tmp_path / "elsewhere", tmp_path / "data" / "linked")
+    os.symlink(tmp_path / "elsewhere" / "x.png", tmp_path / "data" / "x-link.png")
+    os.symlink("..", tmp_path / "data" / "parent")  # would pull in every image beside the dataset
+    os.symlink("inside", tmp_path / "data" / "also-inside")  # stays within the folder: followed
 
-    assert [r.path for r in scan_folders([tmp_path / "data"]).images] == [tmp_path / "data" / "linked" / "x.png"]
+    result = scan_folders([tmp_path / "data"])
+
+    data = tmp_path / "data"
+    assert [r.path for r in result.images] == [data / "also-inside" / "y.png", data / "own.png"]
+    assert codes(result) == {"linked": "link-outside", "x-link.png": "link-outside", "parent": "link-outside"}
+    assert all(p.severity == "warning" and str(tmp_path) in p.message for p in result.problems)
+
+    followed = scan_folders([data], follow_links=True)
+    names = sorted(str(r.path.relative_to(data)) for r in followed.images)
+    assert names == ["also-inside/y.png", "linked/x.png", "own.png", "x-link.png"]  # elsewhere/ once
+    assert codes(followed) == {"data": "symlink-loop"}  # the loop through the parent is still caught
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="needs POSIX permissions; root ignores them")

@@ -4,7 +4,7 @@
 #
 #   packaging/linux/build.sh
 #
-# Environment: OUT (default build/packaging), PYTHON (build interpreter, 3.10-3.12; default
+# Environment: OUT (default build/packaging), PYTHON (build interpreter, 3.10-3.13; default
 # python3), SOURCE (the tree to build the wheel from; default this checkout),
 # ALLOW_INCOMPLETE_WHEEL=1 (warn instead of failing when the wheel lacks resources/).
 set -euo pipefail

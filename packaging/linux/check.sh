@@ -7,7 +7,9 @@
 # What it does:
 #   1. builds the tarball (packaging/linux/build.sh);
 #   2. extracts it and puts an offline "wheels" folder next to the launcher holding the CPU
-#      build of PyTorch and every other dependency (pip download), so setup downloads nothing;
+#      build of PyTorch (from TORCH_INDEX, or a wheel source pip is configured with) and every
+#      other dependency (pip download), so setup downloads nothing; without a CPU build of
+#      PyTorch the rest is skipped (SKIP, exit 2): PyPI's Linux wheel would bring 3 GB of CUDA;
 #   3. first start: the setup window, offscreen (--auto --no-start), installs into a fresh HOME;
 #   4. checks that later starts go straight in (--status), that the launcher starts the app and
 #      it keeps running, that the main window appears (a screenshot through window_probe.py),
@@ -16,7 +18,8 @@
 #      only Chroma Studio into the same environment.
 #
 # Environment: SOURCE (tree to build; default this checkout), PYTHON (build and app Python,
-# 3.10-3.12; default python3), TORCH_SPEC (default torch==2.13.0), WHEELS (reuse a wheel folder).
+# 3.10-3.13; default python3), TORCH_SPEC (default torch==2.13.0), TORCH_INDEX (default
+# https://download.pytorch.org/whl/cpu), WHEELS (reuse a wheel folder).
 # Exit status: 0 all passed; 1 a check failed; 2 nothing failed but a part of the app is not in
 # this build yet (reported as SKIP).
 set -uo pipefail
@@ -25,6 +28,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 python=${PYTHON:-python3}
 torch_spec=${TORCH_SPEC:-torch==2.13.0}
+torch_index=${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 keep=${1:-}
 work=$(mktemp -d "${TMPDIR:-/tmp}/chroma-studio-check.XXXXXX")
 started=$(date +%s)
@@ -66,13 +70,23 @@ app_wheel=$(find "$folder/_internal/app" -name 'chroma_studio-*.whl' | head -n 1
     && pass "desktop entry installed" || fail "desktop entry"
 
 step "Offline wheel folder next to the launcher ($torch_spec, CPU)"
+download() { "$python" -m pip download --quiet --disable-pip-version-check --dest "$folder/wheels" "$@"; }
 if [ -n "${WHEELS:-}" ]; then
     cp -a "$WHEELS" "$folder/wheels"
-elif ! "$python" -m pip download --quiet --disable-pip-version-check --dest "$folder/wheels" \
-        "$torch_spec" "$app_wheel" 2>"$work/pip-download.log"; then
-    tail -n 20 "$work/pip-download.log"
-    fail "prepare the wheel folder"
-    finish
+else
+    download --no-deps --index-url "$torch_index" --timeout 15 --retries 1 "$torch_spec" 2>"$work/pip-download.log"
+    cpu_wheel=$(find "$folder/wheels" -name 'torch-*+cpu-*.whl' 2>/dev/null | head -n 1)
+    if [ -z "$cpu_wheel" ]; then
+        tail -n 3 "$work/pip-download.log"
+        skip "setup and the checks after it: no CPU build of PyTorch ($torch_spec) could be fetched from\
+ $torch_index or a local wheel source (TORCH_INDEX or WHEELS can point at one)"
+        finish
+    fi
+    if ! download "$cpu_wheel" "$app_wheel" 2>"$work/pip-download.log"; then
+        tail -n 20 "$work/pip-download.log"
+        fail "prepare the wheel folder"
+        finish
+    fi
 fi
 rm -f "$folder/wheels"/chroma_studio-*.whl  # the launcher installs its own bundled copy
 ls "$folder/wheels" | grep -E '^torch-' || true

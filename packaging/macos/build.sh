@@ -4,7 +4,7 @@
 #   packaging/macos/build.sh
 #
 # Environment:
-#   PYTHON             build interpreter, 3.10-3.12 for arm64 (default python3.12, else python3)
+#   PYTHON             build interpreter, 3.10-3.13 for arm64 (default python3.12, else python3)
 #   OUT                output folder (default build/packaging)
 #   CODESIGN_IDENTITY  "Developer ID Application: Name (TEAMID)" to sign (PyInstaller signs every
 #                      binary with the hardened runtime and a timestamp; see packaging/SIGNING.md)

@@ -20,8 +20,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 TORCH_VERSION = "2.13.0"
+# The environment's Python is a uv-managed build, whatever the system has, and the installers are
+# built and checked end to end with 3.12; every dependency also ships 3.13 wheels, so an offline
+# folder or an interpreter (--python) of any supported version works.
 PYTHON_VERSION = "3.12"
-SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12")
+SUPPORTED_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 PYTORCH_INDEX = "https://download.pytorch.org/whl"
 
 Version = tuple[int, ...]

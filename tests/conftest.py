@@ -1,10 +1,13 @@
-"""Test-wide setup: headless Qt, no network, a private cache, and no leaked threads or engine processes."""
+"""Test-wide setup: headless Qt, no network, a private cache, and no leaked threads, engine processes
+or temporary files."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
+from pathlib import Path
 
 import psutil
 import pytest
@@ -13,7 +16,30 @@ from support import engine_processes
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never download weights
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
-os.environ.setdefault("CHROMA_STUDIO_CACHE_DIR", tempfile.mkdtemp(prefix="chroma-studio-test-cache-"))
+
+# The session's own folder: the cache, and what the code under test takes for the system's temporary
+# folder (TMPDIR, inherited by engine processes), which must be empty again at the end. pytest keeps
+# its tmp_path folders in the real one.
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="chroma-studio-tests-"))
+_TEMP_DIR = _SESSION_DIR / "tmp"
+_TEMP_DIR.mkdir()
+os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+os.environ["TMPDIR"] = tempfile.tempdir = str(_TEMP_DIR)
+os.environ.setdefault("CHROMA_STUDIO_CACHE_DIR", str(_SESSION_DIR / "cache"))
+# Importing optimum.quanto makes torch create its compile cache, by default <temp>/torchinductor_<user>.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_SESSION_DIR / "torchinductor"))
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_leaked_temporary_files():
+    """Fail the session when the tests leave anything in the temporary folder outside tmp_path."""
+    yield
+    left = sorted(p.name for p in _TEMP_DIR.iterdir() if not p.name.startswith("pytest-of-"))
+    assert not left, f"the tests left these in the system's temporary folder (TMPDIR): {left}"
 
 
 @pytest.fixture(autouse=True)

@@ -39,13 +39,15 @@ CP1252_CAPTION = b"caf\xe9 au lait on a table"  # not UTF-8
 
 @contextmanager
 def open_dataset_page(qtbot, resolution: int):
-    """A shown DatasetPage at ``resolution``; its background work is finished when the block ends."""
+    """A shown DatasetPage of a project at ``resolution``; its background work is finished when the block ends."""
     from chroma_studio.gui.pages.dataset import DatasetPage
+    from chroma_studio.gui.studio import Studio
 
-    page = DatasetPage()
+    studio = Studio(detector=None)
+    studio.set_resolution(resolution)
+    page = DatasetPage(studio)
     qtbot.addWidget(page)
     page.resize(1200, 760)
-    page.set_resolution(resolution)
     page.show()
     yield page
     page.shutdown()

@@ -1,8 +1,9 @@
-"""Atomic file writes: a crash or a full disk leaves either the old file or the new one, never half."""
+"""Atomic writes: a crash or a full disk leaves either the old file (or folder) or the new one, never half."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable
@@ -46,6 +47,26 @@ def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8
             handle.write(text)
 
     write_atomic(path, write)
+
+
+def publish_folder(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """fsync the files of the finished folder ``tmp``, then rename it to ``final`` (swapping out an old one).
+
+    When ``final`` exists, it is first renamed to ``.old.<name>`` beside it and removed only once
+    ``tmp`` is in its place: a crash in between leaves that copy for the next save to put back.
+    """
+    tmp, final = Path(tmp), Path(final)
+    for path in tmp.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    if final.exists():  # saving the same folder twice: swap, never leave a gap
+        old = final.parent / f".old.{final.name}"
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(final)
 
 
 def _mode_for(path: Path) -> int:

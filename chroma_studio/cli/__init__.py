@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 
 from chroma_studio.base.logs import setup_logging
@@ -20,11 +21,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chroma-studio",
         description="Train LoRAs for Chroma 1. Run without a command to open the app.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {app_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="show debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
         importlib.import_module(f"{__name__}.{name}").add_parser(subparsers)
     return parser
+
+
+def app_version() -> str:
+    """The installed distribution's version (package metadata), e.g. "0.1.0"."""
+    try:
+        return importlib.metadata.version("chroma-studio")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: version unknown)"
 
 
 def main(argv: list[str] | None = None) -> int:

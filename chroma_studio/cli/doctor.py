@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from typing import Any
+
+from chroma_studio.base.units import format_bytes
+
+_gb = partial(format_bytes, decimals=1, unknown="unknown")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -47,10 +52,6 @@ def run(args: argparse.Namespace) -> int:
     print()
     _print_recommendation(recommendation, preset)
     return 0
-
-
-def _gb(value: int | None) -> str:
-    return "unknown" if value is None else f"{value / 2**30:.1f} GB"
 
 
 def _print_machine(machine: Any) -> None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from typing import Any
 
+from chroma_studio.base.units import GiB, format_bytes
+
 DEVICE_KINDS = ("cuda", "rocm", "mps", "xpu", "cpu")
+_gb = partial(format_bytes, decimals=1)  # the tables line up with one decimal everywhere
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     fits = None if memory is None else estimate.peak_device_bytes <= memory
     if args.json:
         document = estimate.to_dict()
-        document["device_memory_gb"] = None if memory is None else round(memory / 2**30, 3)
+        document["device_memory_gb"] = None if memory is None else round(memory / GiB, 3)
         document["fits"] = fits
         print(json.dumps(document, indent=2))
         return 0
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _device(args: argparse.Namespace) -> tuple[str, int | None]:
     """(device kind, device memory in bytes or None) from the flags, else from this machine."""
-    memory = int(args.device_memory * 2**30) if args.device_memory is not None else None
+    memory = int(args.device_memory * GiB) if args.device_memory is not None else None
     if args.device:
         return args.device, memory
     from chroma_studio.hardware import detect_machine
@@ -59,10 +63,6 @@ def _device(args: argparse.Namespace) -> tuple[str, int | None]:
     if memory is None and device.is_accelerator:
         memory = device.free_bytes
     return device.kind, memory
-
-
-def _gb(value: int) -> str:
-    return f"{value / 2**30:.1f} GB"
 
 
 def _print_estimate(estimate: Any, memory: int | None) -> None:

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from chroma_studio.base.units import format_amount
+
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -169,8 +171,9 @@ class ProgressPrinter:
             now = time.monotonic()
             if self.tty or now - self.last_print > 5 or event.done == event.total:
                 self.last_print = now
-                total = f"/{_amount(event.total, event.unit)}" if event.total else ""
-                self._line(f"{event.task}: {_amount(event.done, event.unit)}{total}", final=event.done == event.total)
+                total = f"/{format_amount(event.total, event.unit)}" if event.total else ""
+                done = format_amount(event.done, event.unit)
+                self._line(f"{event.task}: {done}{total}", final=event.done == event.total)
         elif isinstance(event, ev.PhaseChanged) and event.phase not in ("training", "saving", "sampling"):
             self._line(f"[{event.phase}] {event.detail}", final=True)
         elif isinstance(event, ev.RunPlanned):
@@ -212,12 +215,6 @@ class ProgressPrinter:
 
 def _count(value: int) -> str:
     return f"{value / 1e6:.1f}M" if value >= 1e6 else f"{value:,}"
-
-
-def _amount(value: int, unit: str) -> str:
-    if unit == "B":
-        return f"{value / 1e9:.2f} GB" if value >= 1e8 else f"{value / 1e6:.1f} MB"
-    return str(value)
 
 
 def _duration(seconds: float) -> str:

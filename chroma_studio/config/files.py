@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from chroma_studio.base.atomic import write_text_atomic
-from chroma_studio.config.parse import ConfigError, Problem, errors, parse_config, unused_keys, validate
-from chroma_studio.config.settings import TrainingConfig
+from chroma_studio.config.fields import unused_keys
+from chroma_studio.config.parse import parse_config
+from chroma_studio.config.problems import ConfigError, Problem, errors
+from chroma_studio.config.training_config import TrainingConfig, validate
 
 
 def _strip_json_comments(text: str) -> str:
@@ -37,7 +39,7 @@ def _strip_json_comments(text: str) -> str:
     return re.sub(r",(\s*[}\]])", r"\1", "".join(out))  # trailing commas, also common in JSONC
 
 
-def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -46,14 +48,17 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem("(file)", f"cannot be read: {exc}")], str(path)) from None
     try:
-        return json.loads(_strip_json_comments(text))
+        data = json.loads(_strip_json_comments(text))
     except json.JSONDecodeError as exc:
         raise ConfigError(
             [Problem("(file)", f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.")], str(path)
         ) from None
+    if not isinstance(data, dict):
+        raise ConfigError([Problem("(file)", "must be a JSON object of settings, in { }.")], str(path))
+    return data
 
 
-def load_config(path: str | os.PathLike) -> tuple[TrainingConfig, list[Problem]]:
+def load_config(path: str | os.PathLike[str]) -> tuple[TrainingConfig, list[Problem]]:
     """Read and check a config file. Raises ConfigError on any error; returns the warnings.
 
     Relative dataset and output paths are resolved against the file's folder.
@@ -87,5 +92,5 @@ def _resolve_paths(config: TrainingConfig, base: Path) -> TrainingConfig:
     return config
 
 
-def save_config(config: TrainingConfig, path: str | os.PathLike) -> None:
+def save_config(config: TrainingConfig, path: str | os.PathLike[str]) -> None:
     write_text_atomic(path, json.dumps(config.to_dict(), indent=2) + "\n")

@@ -1,36 +1,46 @@
 """Every training setting, declared once: nested dataclasses whose field metadata carries what the
-GUI form and the CLI need (label, help text, choices, range, aliases, and whether it is basic).
+GUI form and the CLI need (label, help text, range, aliases, and whether it is basic). A setting
+with a closed set of values is typed with a ``Literal``; its choices are read from that type.
 
-Field names are the flat keys on disk and follow SimpleTuner's names.
+Field names are the flat keys on disk and follow SimpleTuner's names. ``TrainingConfig``, which
+holds one of each section, is in ``training_config.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
-
-if TYPE_CHECKING:
-    from chroma_studio.config.parse import Problem
+from typing import Any, Literal, get_args
 
 CONFIG_VERSION = 1
 
-FLAVOUR_REPOS = {
+# The closed sets. Each tuple is read from its Literal, so the two cannot drift apart.
+ModelType = Literal["lora"]
+MODEL_TYPES: tuple[ModelType, ...] = get_args(ModelType)
+ModelFamily = Literal["chroma"]
+MODEL_FAMILIES: tuple[ModelFamily, ...] = get_args(ModelFamily)
+# ``demo`` is a tiny random model built in code (training/demo.py); the others are on the hub.
+Flavour = Literal["base", "hd", "flash", "demo"]
+FLAVOURS: tuple[Flavour, ...] = get_args(Flavour)
+FLAVOUR_REPOS: dict[Flavour, str] = {
     "base": "lodestones/Chroma1-Base",
     "hd": "lodestones/Chroma1-HD",
     "flash": "lodestones/Chroma1-Flash",
 }
-FLAVOURS = (*FLAVOUR_REPOS, "demo")
-BASE_PRECISIONS = ("no_change", "int8-quanto", "int4-quanto", "nf4-bnb")
-MIXED_PRECISIONS = ("bf16", "fp16", "no")
-LORA_TARGETS = ("all", "all+ffs", "context", "context+ffs", "tiny")
-LR_SCHEDULERS = ("constant", "constant_with_warmup", "cosine", "linear")
-T5_PADDINGS = ("unmodified", "zero")
+BasePrecision = Literal["no_change", "int8-quanto", "int4-quanto", "nf4-bnb"]
+BASE_PRECISIONS: tuple[BasePrecision, ...] = get_args(BasePrecision)
+MixedPrecision = Literal["bf16", "fp16", "no"]
+MIXED_PRECISIONS: tuple[MixedPrecision, ...] = get_args(MixedPrecision)
+LoraTarget = Literal["all", "all+ffs", "context", "context+ffs", "tiny"]
+LORA_TARGETS: tuple[LoraTarget, ...] = get_args(LoraTarget)
+LrScheduler = Literal["constant", "constant_with_warmup", "cosine", "linear"]
+LR_SCHEDULERS: tuple[LrScheduler, ...] = get_args(LrScheduler)
+T5Padding = Literal["unmodified", "zero"]
+T5_PADDINGS: tuple[T5Padding, ...] = get_args(T5Padding)
 # How training draws its noise levels (training/schedule.py). ``chroma`` is the model's own.
 SigmaDistribution = Literal["chroma", "simpletuner", "logit_normal", "uniform"]
 SIGMA_DISTRIBUTIONS: tuple[SigmaDistribution, ...] = get_args(SigmaDistribution)
-LOGIT_NORMAL_DISTRIBUTIONS = ("simpletuner", "logit_normal")
-SIGMA_DISTRIBUTION_WORDS: dict[str, str] = {
+LOGIT_NORMAL_DISTRIBUTIONS: tuple[SigmaDistribution, ...] = ("simpletuner", "logit_normal")
+SIGMA_DISTRIBUTION_WORDS: dict[SigmaDistribution, str] = {
     "chroma": "Chroma's own training distribution: most steps at middle noise levels (about 68% between "
     "0.25 and 0.75), few at the extremes",
     "simpletuner": "SimpleTuner's tail map on logit-normal draws: it never trains noise levels between 0.25 and 0.75",
@@ -87,7 +97,6 @@ def setting(
     label: str,
     help: str,
     *,
-    choices: tuple[str, ...] | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
     aliases: tuple[str, ...] = (),
@@ -95,12 +104,12 @@ def setting(
 ) -> Any:
     """A config field with the metadata the GUI form and the validator read.
 
-    ``basic`` marks the few settings shown outside the GUI's Advanced drawer.
+    ``basic`` marks the few settings shown outside the GUI's Advanced drawer. The choices of a
+    closed set come from the field's ``Literal`` type, not from here.
     """
     metadata = {
         "label": label,
         "help": help,
-        "choices": choices,
         "minimum": minimum,
         "maximum": maximum,
         "aliases": aliases,
@@ -113,17 +122,14 @@ def setting(
 
 @dataclass
 class ModelConfig:
-    model_type: str = setting(
-        "lora", "Model type", "What is trained. Only LoRA adapters are supported.", choices=("lora",)
-    )
-    model_family: str = setting("chroma", "Model family", "The base model family.", choices=("chroma",))
-    model_flavour: str = setting(
+    model_type: ModelType = setting("lora", "Model type", "What is trained. Only LoRA adapters are supported.")
+    model_family: ModelFamily = setting("chroma", "Model family", "The base model family.")
+    model_flavour: Flavour = setting(
         "base",
         "Chroma flavour",
         "base: balanced quality (default). hd: higher fidelity, heavier. flash: fast but unstable, "
         "not for production. demo: a tiny random model that trains offline in a minute; its samples "
         "are noise, it exists to try the app.",
-        choices=FLAVOURS,
         basic=True,
     )
     pretrained_model_name_or_path: str | None = setting(
@@ -148,18 +154,16 @@ class ModelConfig:
         "Optional: a tokenizer folder (ComfyUI carries one in comfy/text_encoders/t5_tokenizer). "
         "Empty: taken from the flavour's repository.",
     )
-    base_model_precision: str = setting(
+    base_model_precision: BasePrecision = setting(
         "no_change",
         "Base model quantization",
         "no_change keeps the transformer in the training dtype. int8-quanto and int4-quanto "
         "quantize its weights with optimum-quanto; nf4-bnb uses bitsandbytes and needs CUDA.",
-        choices=BASE_PRECISIONS,
     )
-    mixed_precision: str = setting(
+    mixed_precision: MixedPrecision = setting(
         "bf16",
         "Mixed precision",
         "The dtype of the frozen base weights and activations. LoRA weights always train in fp32.",
-        choices=MIXED_PRECISIONS,
     )
     gradient_checkpointing: bool = setting(
         True, "Gradient checkpointing", "Recompute activations in the backward pass: much less memory, ~30% slower."
@@ -194,24 +198,22 @@ class LoraConfig:
         maximum=1024.0,
         aliases=("network_alpha",),
     )
-    flux_lora_target: str = setting(
+    flux_lora_target: LoraTarget = setting(
         "all",
         "LoRA targets",
         "Which layers get a LoRA. all: every attention projection. all+ffs: also the feed-forward "
         "layers. context: the text-side projections only. tiny: q, k, v, out and the first "
         "feed-forward layer.",
-        choices=LORA_TARGETS,
     )
 
 
 @dataclass
 class TextConfig:
-    t5_padding: str = setting(
+    t5_padding: T5Padding = setting(
         "unmodified",
         "T5 padding",
         "zero multiplies the text embeddings by the attention mask. With the mask applied it changes "
         "nothing; it guards against a lost mask.",
-        choices=T5_PADDINGS,
         aliases=("flux_t5_padding",),
     )
     tokenizer_max_length: int = setting(
@@ -253,9 +255,7 @@ class OptimConfig:
     learning_rate: float = setting(
         1e-4, "Learning rate", "AdamW learning rate.", minimum=1e-7, maximum=1e-2, basic=True
     )
-    lr_scheduler: str = setting(
-        "constant", "LR schedule", "How the learning rate changes after warmup.", choices=LR_SCHEDULERS
-    )
+    lr_scheduler: LrScheduler = setting("constant", "LR schedule", "How the learning rate changes after warmup.")
     lr_warmup_steps: int = setting(0, "Warmup steps", "Steps over which the learning rate rises from 0.", minimum=0)
     adam_beta1: float = setting(0.9, "Adam beta1", "AdamW first-moment decay.", minimum=0.0, maximum=0.9999)
     adam_beta2: float = setting(0.999, "Adam beta2", "AdamW second-moment decay.", minimum=0.0, maximum=0.99999)
@@ -281,14 +281,13 @@ class OptimConfig:
     seed: int = setting(
         42, "Seed", "Seeds noise, timesteps and data order: the same seed gives the same run.", minimum=0
     )
-    flow_sigma_distribution: str = setting(
+    flow_sigma_distribution: SigmaDistribution = setting(
         "chroma",
         "Noise levels",
         "How each step picks its noise level (sigma). chroma: Chroma's own training "
         "distribution, peaked in the middle (about 68% of steps between 0.25 and 0.75). simpletuner: "
         "SimpleTuner's tail map on logit-normal draws, to reproduce a SimpleTuner run; it never "
         "trains noise levels between 0.25 and 0.75. logit_normal: Flux's. uniform: every level alike.",
-        choices=SIGMA_DISTRIBUTIONS,
     )
     flow_use_uniform_schedule: bool = setting(
         False,
@@ -366,58 +365,3 @@ SECTIONS: dict[str, type] = {
     "run": RunConfig,
     "validation": ValidationConfig,
 }
-
-
-@dataclass
-class TrainingConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    lora: LoraConfig = field(default_factory=LoraConfig)
-    text: TextConfig = field(default_factory=TextConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    run: RunConfig = field(default_factory=RunConfig)
-    validation: ValidationConfig = field(default_factory=ValidationConfig)
-
-    # -- derived values ---------------------------------------------------------------------
-    @property
-    def model_source(self) -> str:
-        """The hub id or path the transformer comes from."""
-        if self.model.pretrained_model_name_or_path:
-            return self.model.pretrained_model_name_or_path
-        return FLAVOUR_REPOS.get(self.model.model_flavour, "demo")
-
-    @property
-    def effective_lora_alpha(self) -> float:
-        return float(self.lora.lora_alpha if self.lora.lora_alpha is not None else self.lora.lora_rank)
-
-    @property
-    def sigma_distribution(self) -> SigmaDistribution:
-        """The noise-level distribution this config trains with."""
-        if self.optim.flow_use_uniform_schedule:
-            return "uniform"  # a different flow_sigma_distribution beside it is a validate() error
-        return self.optim.flow_sigma_distribution  # type: ignore[return-value]  # checked by validate()
-
-    @property
-    def sample_resolution(self) -> int:
-        return self.validation.validation_resolution or self.data.resolution
-
-    # -- conversion -------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """Flat, SimpleTuner-style keys, in section order."""
-        out: dict[str, Any] = {"config_version": CONFIG_VERSION}
-        for section in SECTIONS:
-            out.update(dataclasses.asdict(getattr(self, section)))
-        return out
-
-    def replace(self, **values: Any) -> TrainingConfig:
-        """A copy with flat keys changed (aliases allowed); raises ConfigError on bad keys."""
-        from chroma_studio.config.parse import canonical_key, config_from_dict
-
-        data = self.to_dict()
-        data.update({canonical_key(key): value for key, value in values.items()})
-        return config_from_dict(data)
-
-    def validate(self) -> list[Problem]:
-        from chroma_studio.config.parse import validate
-
-        return validate(self)

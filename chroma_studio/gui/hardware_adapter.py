@@ -2,7 +2,8 @@
 
 This is the one GUI module that knows the hardware layer's records (``MachineInfo``,
 ``DeviceInfo``, ``Recommendation``, ``Preset``); the pages only see ``DeviceInfo`` and
-``PresetOption`` from ``machine_info``.
+``PresetOption`` from ``machine_info``, which does not import this module (the dependency goes
+one way: the Studio calls ``summarize`` and ``estimate_text``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import logging
 import os
 from typing import Any
 
+from chroma_studio.base.units import GiB, format_bytes
 from chroma_studio.config import TrainingConfig
-from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption, format_gb
+from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +42,11 @@ def summarize(output_dir: str | os.PathLike | None = None) -> MachineSummary:
         fits=recommendation.fits or recommendation.settings.get("model_flavour") == "demo",
     )
     notes = []
-    if machine.disk_free_output is not None and machine.disk_free_output < 20 * 2**30:
-        notes.append(f"Only {format_gb(machine.disk_free_output)} free on the disk of the output folder.")
-    if machine.disk_free_cache is not None and machine.disk_free_cache < 40 * 2**30:
+    if machine.disk_free_output is not None and machine.disk_free_output < 20 * GiB:
+        notes.append(f"Only {format_bytes(machine.disk_free_output)} free on the disk of the output folder.")
+    if machine.disk_free_cache is not None and machine.disk_free_cache < 40 * GiB:
         notes.append(
-            f"Only {format_gb(machine.disk_free_cache)} free where models are downloaded "
+            f"Only {format_bytes(machine.disk_free_cache)} free where models are downloaded "
             f"({machine.cache_dir}); Chroma with its text encoder takes about 30 GB."
         )
     return MachineSummary(
@@ -103,12 +105,12 @@ def estimate_text(config: TrainingConfig, summary: MachineSummary) -> str:
     estimate = estimate_memory(config, device)
     if estimate.unified_memory or device.kind == "cpu":
         text = (
-            f"The current settings need about {format_gb(estimate.peak_combined_bytes)} of memory at peak; "
-            f"{format_gb(summary.ram_available)} is free now."
+            f"The current settings need about {format_bytes(estimate.peak_combined_bytes)} of memory at peak; "
+            f"{format_bytes(summary.ram_available or None)} is free now."
         )
     else:
         text = (
-            f"The current settings need about {format_gb(estimate.peak_device_bytes)} of GPU memory at peak "
-            f"({format_gb(device.free_bytes)} free) and {format_gb(estimate.peak_host_bytes)} of RAM."
+            f"The current settings need about {format_bytes(estimate.peak_device_bytes)} of GPU memory at peak "
+            f"({format_bytes(device.free_bytes)} free) and {format_bytes(estimate.peak_host_bytes)} of RAM."
         )
     return " ".join([text, *estimate.notes])

@@ -1,8 +1,8 @@
 """What the window shows about the machine: devices, memory, the recommendation and the presets.
 
-``detect_summary()`` asks ``chroma_studio.hardware`` and ``chroma_studio.hardware.presets`` and turns
-their answers into a ``MachineSummary``, a plain record the header, the Machine & model page
-and the Train page display. It runs off the GUI thread (NVML and disk queries can take a while).
+``MachineSummary`` is a plain record the header, the Machine & model page and the Train page
+display; ``hardware_adapter.summarize()`` makes it from the hardware layer's answers (off the GUI
+thread: NVML and disk queries can take a while). This module imports nothing of the hardware layer.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from chroma_studio.base.units import format_bytes
 from chroma_studio.config import FIELDS
 
 logger = logging.getLogger(__name__)
 
-GB = 1024**3
 # The settings a recommendation is summarised by, in this order.
 _SHORT_KEYS = ("model_flavour", "base_model_precision", "lora_rank", "resolution", "train_batch_size")
 
@@ -61,28 +61,21 @@ class MachineSummary:
         if device is None or device.kind == "cpu":
             return "CPU"
         name = device.name.replace("NVIDIA ", "").replace("GeForce ", "")
-        return f"{name} {format_gb(device.total_bytes)}" if device.total_bytes else name
+        return f"{name} {format_bytes(device.total_bytes)}" if device.total_bytes else name
 
     @property
     def description(self) -> str:
         """What this machine has, to follow "This machine has": "an NVIDIA GeForce RTX 4070 with 12 GB
         and 32 GB of RAM", "no supported GPU (CPU only) and 16 GB of RAM"."""
         device = self.devices[0] if self.devices else None
-        ram = f"{format_gb(self.ram_total)} of RAM" if self.ram_total else ""
+        ram = f"{format_bytes(self.ram_total)} of RAM" if self.ram_total else ""
         if device is None or device.kind == "cpu":
             return "no supported GPU (CPU only)" + (f" and {ram}" if ram else "")
         if device.kind == "mps":  # a Mac's GPU shares its memory
-            memory = f" with {format_gb(self.ram_total)} of unified memory" if self.ram_total else ""
+            memory = f" with {format_bytes(self.ram_total)} of unified memory" if self.ram_total else ""
             return f"{device.name}{memory}"
-        memory = f" with {format_gb(device.total_bytes)}" if device.total_bytes else ""
+        memory = f" with {format_bytes(device.total_bytes)}" if device.total_bytes else ""
         return f"{device.name}{memory}" + (f" and {ram}" if ram else "")
-
-
-def format_gb(value: float | None) -> str:
-    if not value:
-        return "?"
-    gb = value / GB
-    return f"{gb:.0f} GB" if gb >= 10 else f"{gb:.1f} GB"
 
 
 def _format_value(key: str, value: Any) -> str:
@@ -118,10 +111,3 @@ def describe_settings(settings: dict[str, Any], short: bool = False) -> str:
         label = FIELDS[key].label if key in FIELDS else key
         lines.append(f"{label}: {_format_value(key, value)}")
     return "\n".join(lines)
-
-
-def detect_summary(output_dir: str | None = None) -> MachineSummary:
-    """Detect the machine and compute the recommendation and preset fits (call off the GUI thread)."""
-    from chroma_studio.gui import hardware_adapter
-
-    return hardware_adapter.summarize(output_dir)

@@ -2,36 +2,35 @@
 
 It opens on the Dataset page. From there, a folder dropped on the window, a trigger word and the
 Train button are all it takes to start a run with the settings recommended for this machine.
+The window holds the menus, the status bar and closing; what the pages show and do is the
+``Studio``'s, which the window makes and hands to each page.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget
 
-from chroma_studio.gui.machine_info import MachineSummary, detect_summary
+from chroma_studio.gui.machine_info import MachineSummary
 from chroma_studio.gui.pages.dataset import DatasetPage
 from chroma_studio.gui.pages.machine import MachinePage
 from chroma_studio.gui.pages.samples import SamplesPage
 from chroma_studio.gui.pages.train import TrainPage
 from chroma_studio.gui.run_controller import RunController
 from chroma_studio.gui.session import PROJECT_SUFFIX, AppSettings, ProjectError, ProjectSession
+from chroma_studio.gui.studio import Studio
 from chroma_studio.gui.widgets.app_header import AppHeaderWidget
 from chroma_studio.gui.widgets.settings_dialog import SettingsDialog
-from chroma_studio.gui.worker import CallWorker
 
 logger = logging.getLogger(__name__)
 
 PROJECT_FILTER = f"Chroma Studio project (*{PROJECT_SUFFIX})"
-LAST_STATE_KEY = "projects/untitled_state"
 NOTE_MS = 12_000  # how long a note stays in the status bar
 
 
@@ -47,22 +46,15 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("Chroma Studio")
         self.resize(1280, 820)
-        self.settings = settings or AppSettings()
-        self.session = ProjectSession(self.settings, self)
-        self.controller = RunController(self)
-        self.summary: MachineSummary | None = None
-        if detector == "detect":
-            detector = partial(detect_summary, self.settings.output_folder)
-        self.detector = detector
-        self.detect_worker: CallWorker | None = None
+        self.studio = Studio(settings, detector, self)
+        self.studio.restore_untitled_state()
         self._close_when_stopped = False
-        self._dataset_resolution = 0
 
         self.header = AppHeaderWidget()
-        self.dataset_page = DatasetPage()
-        self.train_page = TrainPage(self.session, self.controller)
+        self.dataset_page = DatasetPage(self.studio)
+        self.train_page = TrainPage(self.studio)
         self.samples_page = SamplesPage(self.controller.model)
-        self.machine_page = MachinePage(self.session)
+        self.machine_page = MachinePage(self.studio)
         self.pages = QStackedWidget()
         self.page_widgets = {
             "dataset": self.dataset_page,
@@ -83,12 +75,30 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status_label)
         self._build_menus()
         self._connect()
-        self._restore_untitled_state()
-        self._push_project_to_pages()
         self.show_page("dataset")
         self._update_title()
         if detector is not None:
-            QTimer.singleShot(0, self.detect_machine)
+            QTimer.singleShot(0, self.studio.detect_machine)
+
+    # -- what the tests and the launcher reach through the window ---------------------------
+    @property
+    def settings(self) -> AppSettings:
+        return self.studio.settings
+
+    @property
+    def session(self) -> ProjectSession:
+        return self.studio.session
+
+    @property
+    def controller(self) -> RunController:
+        return self.studio.controller
+
+    @property
+    def summary(self) -> MachineSummary | None:
+        return self.studio.summary
+
+    def set_machine_summary(self, summary: MachineSummary) -> None:
+        self.studio.set_machine_summary(summary)
 
     # -- building --------------------------------------------------------------------------
     def _build_menus(self) -> None:
@@ -122,17 +132,15 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.header.page_requested.connect(self.show_page)
         self.header.train_requested.connect(self._on_header_train_requested)
-        self.dataset_page.folders_changed.connect(self._on_dataset_page_folders_changed)
-        self.dataset_page.trigger_word_changed.connect(self._on_dataset_page_trigger_word_changed)
-        self.dataset_page.usable_images_changed.connect(self.train_page.set_dataset_images)
         self.train_page.note_posted.connect(self._on_train_page_note_posted)
         self.train_page.dataset_page_requested.connect(lambda: self.show_page("dataset"))
         self.train_page.samples_page_requested.connect(lambda: self.show_page("samples"))
         self.train_page.machine_page_requested.connect(lambda: self.show_page("machine"))
         self.machine_page.recommendation_applied.connect(self._on_machine_page_recommendation_applied)
-        self.machine_page.detect_requested.connect(self.detect_machine)
-        self.session.project_changed.connect(self._on_session_project_changed)
-        self.session.config_changed.connect(self._on_session_config_changed)
+        self.studio.machine_detected.connect(self.header.machine.set_summary)
+        self.studio.machine_detection_failed.connect(self.header.machine.set_failed)
+        self.studio.machine_detected.connect(self.machine_detected)  # after the pages have shown it
+        self.studio.project_changed.connect(self._on_studio_project_changed)
         model = self.controller.model
         model.status_changed.connect(self._on_model_status_changed)
         model.steps_added.connect(self._on_model_steps_added)
@@ -149,66 +157,8 @@ class MainWindow(QMainWindow):
         widget = self.pages.currentWidget()
         return next(k for k, w in self.page_widgets.items() if w is widget)
 
-    def _push_project_to_pages(self) -> None:
-        config = self.session.config
-        self.dataset_page.set_folders(list(config.data.dataset_dirs))
-        self.dataset_page.set_trigger_word(config.data.trigger_word or "")
-        self._dataset_resolution = config.data.resolution
-        self.dataset_page.set_resolution(config.data.resolution)
-
-    def _on_dataset_page_folders_changed(self, folders: list) -> None:
-        self.session.set_dataset_dirs(list(folders))
-
-    def _on_dataset_page_trigger_word_changed(self, word: str) -> None:
-        self.session.set_trigger_word(word)
-
-    def _on_session_config_changed(self) -> None:
-        resolution = self.session.config.data.resolution
-        if resolution != self._dataset_resolution:  # the page re-checks every image on a change
-            self._dataset_resolution = resolution
-            self.dataset_page.set_resolution(resolution)
-
-    # -- machine ---------------------------------------------------------------------------
-    def detect_machine(self) -> None:
-        if self.detector is None or (self.detect_worker is not None and self.detect_worker.is_running()):
-            return
-        worker = CallWorker(self.detector)
-        worker.finished.connect(self._on_detect_worker_finished, Qt.ConnectionType.QueuedConnection)
-        worker.failed.connect(self._on_detect_worker_failed, Qt.ConnectionType.QueuedConnection)
-        self.detect_worker = worker
-        worker.start()
-
-    @Slot(object)
-    def _on_detect_worker_finished(self, summary: Any) -> None:
-        if self.detect_worker is not None:
-            self.detect_worker.wait()
-        if summary is not None:
-            self.set_machine_summary(summary)
-
-    @Slot(str)
-    def _on_detect_worker_failed(self, message: str) -> None:
-        self.header.machine.set_failed(message)
-        self.machine_page.set_detection_failed(message)
-
-    def set_machine_summary(self, summary: MachineSummary) -> None:
-        """Show the machine everywhere; a new project takes the recommended settings."""
-        first = self.summary is None
-        self.summary = summary
-        self.header.machine.set_summary(summary)
-        self.machine_page.set_summary(summary)
-        self.train_page.set_recommendation(summary.short_label, summary.recommended, list(summary.reasons))
-        self.train_page.set_presets(list(summary.presets), summary.description)
-        if first and self.session.preset is None and summary.recommended is not None and not self.session.runs:
-            changed = self.session.dirty
-            self.train_page.apply_preset(summary.recommended)
-            if not changed:  # the starting settings of a fresh project are not a change the user made
-                self.session.mark_unchanged()
-        self.machine_detected.emit(summary)
-
     def _on_machine_page_recommendation_applied(self) -> None:
-        if self.summary is not None and self.summary.recommended is not None:
-            self.train_page.apply_preset(self.summary.recommended)
-            self.statusBar().showMessage("The recommended settings are applied.", 4000)
+        self.statusBar().showMessage("The recommended settings are applied.", 4000)
 
     # -- training --------------------------------------------------------------------------
     def _on_header_train_requested(self) -> None:
@@ -250,7 +200,7 @@ class MainWindow(QMainWindow):
             self.close()
 
     # -- projects --------------------------------------------------------------------------
-    def _on_session_project_changed(self) -> None:
+    def _on_studio_project_changed(self) -> None:
         self._update_title()
 
     def _update_title(self) -> None:
@@ -259,14 +209,12 @@ class MainWindow(QMainWindow):
 
     def open_project(self, path: str) -> bool:
         try:
-            self.session.open(path)
+            self.studio.open_project(path)
         except ProjectError as exc:
             QMessageBox.warning(self, "Open project", str(exc))
             self.settings.remove_recent_project(path)
             return False
-        self._push_project_to_pages()
         self.train_page.show_setup()
-        self.train_page.cards.set_checked(self.session.preset)
         return True
 
     def save_project(self, path: str | None = None) -> bool:
@@ -285,11 +233,7 @@ class MainWindow(QMainWindow):
     def _on_new_action_triggered(self) -> None:
         if self.session.path is not None and self.session.dirty:
             self.save_project()
-        self.session.new()
-        if self.summary is not None and self.summary.recommended is not None:
-            self.train_page.apply_preset(self.summary.recommended)
-            self.session.mark_unchanged()
-        self._push_project_to_pages()
+        self.studio.new_project()
         self.show_page("dataset")
 
     def _on_open_action_triggered(self) -> None:
@@ -332,18 +276,6 @@ class MainWindow(QMainWindow):
             "Drop in images, fix captions, press Train, watch it learn.",
         )
 
-    def _save_untitled_state(self) -> None:
-        self.settings.qsettings.setValue(LAST_STATE_KEY, json.dumps(self.session.to_dict()))
-
-    def _restore_untitled_state(self) -> None:
-        text = self.settings.qsettings.value(LAST_STATE_KEY, "")
-        if not text:
-            return
-        try:
-            self.session.restore(json.loads(str(text)))
-        except (ValueError, TypeError, AttributeError) as exc:  # ProjectError is a ValueError
-            logger.warning("the last unsaved project could not be restored: %s", exc)
-
     # -- closing ---------------------------------------------------------------------------
     def ask_to_stop_on_close(self) -> bool:
         """Ask whether to stop the run in progress (True: stop it, save a checkpoint, then close)."""
@@ -384,11 +316,9 @@ class MainWindow(QMainWindow):
         if self.session.path is not None and self.session.dirty:
             self.save_project(str(self.session.path))
         elif self.session.path is None:
-            self._save_untitled_state()
-        self.controller.shutdown()
+            self.studio.save_untitled_state()
         self.machine_page.shutdown()
         self.dataset_page.shutdown()
         self.samples_page.export.shutdown()
-        if self.detect_worker is not None:
-            self.detect_worker.wait()
+        self.studio.shutdown()
         super().closeEvent(event)

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from chroma_studio.gui.run_model import RunModel
 from chroma_studio.gui.worker import TrainingWorker, connect_worker
+from chroma_studio.protocol.events import Event, LogLevel, RunStatus, StepLogged
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ class RunController(QObject):
         self.model.clear(config.run.output_dir)
         self.model.run_settings = config.to_dict()
         self.model.total_steps = config.optim.max_train_steps or 0
-        self.model.set_status("starting")
+        self.model.set_status(RunStatus.STARTING)
         worker = TrainingWorker(config, environment)
         self.stepped = False
         connect_worker(worker, self._on_worker_event_emitted, self._on_worker_finished)
@@ -72,9 +73,9 @@ class RunController(QObject):
             worker.control.stop()
             if not self.stepped:
                 QTimer.singleShot(STOP_BEFORE_TRAINING_WAIT_MS, lambda: self._end_if_not_training(worker))
-            if self.model.status != "stopping":
-                self.model.set_status("stopping")
-                self.model.log_added.emit("info", "Stopping after this step; a checkpoint will be saved.")
+            if self.model.status != RunStatus.STOPPING:
+                self.model.set_status(RunStatus.STOPPING)
+                self.model.log_added.emit(LogLevel.INFO, "Stopping after this step; a checkpoint will be saved.")
 
     def kill(self) -> None:
         """End the engine process at once (checkpoints already saved are kept)."""
@@ -89,12 +90,12 @@ class RunController(QObject):
     def request_sample(self) -> None:
         if self.running:
             self.worker.control.request_sample()
-            self.model.log_added.emit("info", "Sample images will be rendered after this step.")
+            self.model.log_added.emit(LogLevel.INFO, "Sample images will be rendered after this step.")
 
     def request_save(self) -> None:
         if self.running:
             self.worker.control.request_save()
-            self.model.log_added.emit("info", "A checkpoint will be saved after this step.")
+            self.model.log_added.emit(LogLevel.INFO, "A checkpoint will be saved after this step.")
 
     def shutdown(self, milliseconds: int = -1) -> bool:
         """Stop the run (if any) and join its thread; True when it has ended."""
@@ -105,8 +106,8 @@ class RunController(QObject):
 
     # -- from the worker -------------------------------------------------------------------
     @Slot(object)
-    def _on_worker_event_emitted(self, event: Any) -> None:
-        self.stepped = self.stepped or type(event).__name__ == "StepLogged"
+    def _on_worker_event_emitted(self, event: Event) -> None:
+        self.stepped = self.stepped or isinstance(event, StepLogged)
         self.model.apply(event)
 
     @Slot(object)
@@ -115,7 +116,7 @@ class RunController(QObject):
         if worker is not None:
             worker.wait()  # its thread has quit its loop already (direct connection); this joins it
         self.worker = None
-        if self.model.status in ("starting", "running", "paused", "stopping"):
+        if self.model.active:
             # the engine always ends with Finished or Failed; this only guards against a lost event
-            self.model.set_status("stopped")
+            self.model.set_status(RunStatus.STOPPED)
         self.run_ended.emit(result)

@@ -18,12 +18,25 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from chroma_studio.base import run_folder as runs
-from chroma_studio.protocol.events import log_lines
+from chroma_studio.protocol.events import (
+    CheckpointSaved,
+    Event,
+    Failed,
+    Finished,
+    MemoryReport,
+    Phase,
+    PhaseChanged,
+    Progress,
+    RunPlanned,
+    RunStatus,
+    SampleReady,
+    StepLogged,
+    log_lines,
+)
 
 logger = logging.getLogger(__name__)
 
 SMOOTHING = 0.95  # weight of the running loss average; ~40 steps of memory
-ACTIVE = ("starting", "running", "paused", "stopping")
 
 
 class LossSeries:
@@ -81,8 +94,8 @@ class SampleImage:
 class RunModel(QObject):
     """Everything known about the current (or reopened) run."""
 
-    status_changed = Signal(str)
-    phase_changed = Signal(str, str)
+    status_changed = Signal(str)  # a RunStatus
+    phase_changed = Signal(str, str)  # a Phase, its detail
     planned = Signal(int, int)  # total steps, start step
     steps_added = Signal()
     sample_added = Signal(object)  # SampleImage
@@ -104,8 +117,9 @@ class RunModel(QObject):
     def clear(self, output_dir: str = "") -> None:
         self.series.clear()
         self._times.clear()
-        self.status = "idle"
-        self.phase, self.phase_detail = "", ""
+        self.status = RunStatus.IDLE
+        self.phase: Phase | str = ""  # "" before the engine has said anything
+        self.phase_detail = ""
         self.output_dir = output_dir
         self.total_steps = 0
         self.start_step = 0
@@ -114,22 +128,23 @@ class RunModel(QObject):
         self.learning_rate: float | None = None
         self.samples: list[SampleImage] = []
         self.checkpoints: list[tuple[int, str]] = []
-        self.memory: Any = None
-        self.failure: Any = None
-        self.result: Any = None
+        self.memory: MemoryReport | None = None
+        self.failure: Failed | None = None
+        self.result: Finished | None = None
         self.lora_files: list[str] = []
         self.reopened = False
         self.run_settings: dict[str, Any] = {}  # the run's flat config (config.json)
         self.cleared.emit()
 
-    def set_status(self, status: str) -> None:
+    def set_status(self, status: RunStatus | str) -> None:
+        status = RunStatus(status)
         if status != self.status:
             self.status = status
             self.status_changed.emit(status)
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return self.status.active
 
     def steps_per_second(self) -> float:
         """Optimizer steps per second over the last steps (pauses and samples included)."""
@@ -149,67 +164,68 @@ class RunModel(QObject):
         self._times.clear()
 
     # -- engine events ---------------------------------------------------------------------
-    def apply(self, event: Any) -> None:
-        """Take one event from the engine (dispatched by its class name)."""
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
+    def apply(self, event: Event) -> None:
+        """Take one event from the engine."""
+        match event:
+            case PhaseChanged():
+                self._on_phase_changed(event)
+            case Progress(task=task, done=done, total=total, unit=unit):
+                self.progress_changed.emit(task, done, total, unit)
+            case RunPlanned():
+                self._on_run_planned(event)
+            case StepLogged():
+                self._on_step_logged(event)
+            case SampleReady(step=step, prompt_index=index, prompt=prompt, path=path):
+                self._add_sample(SampleImage(step, index, prompt, path))
+            case CheckpointSaved(step=step, path=path):
+                self.checkpoints.append((step, path))
+                self.checkpoint_saved.emit(step, path)
+            case MemoryReport():
+                self.memory = event
+                self.memory_changed.emit(event)
+            case Finished():
+                self._on_finished(event)
+            case Failed():
+                self.failure = event
+                self.set_status(RunStatus.FAILED)
+                self.run_failed.emit(event)
         for level, message in log_lines(event):
             self.log_added.emit(level, message)
 
-    def _on_PhaseChanged(self, event: Any) -> None:
+    def _on_phase_changed(self, event: PhaseChanged) -> None:
         self.phase, self.phase_detail = event.phase, event.detail
-        if event.phase == "paused":
-            self.set_status("paused")
-        elif self.status in ("starting", "paused"):
-            self.set_status("running")
+        if event.phase == Phase.PAUSED:
+            self.set_status(RunStatus.PAUSED)
+        elif self.status in (RunStatus.STARTING, RunStatus.PAUSED):
+            self.set_status(RunStatus.RUNNING)
             self.restart_rate()
         self.phase_changed.emit(event.phase, event.detail)
 
-    def _on_Progress(self, event: Any) -> None:
-        self.progress_changed.emit(event.task, event.done, event.total, event.unit)
-
-    def _on_RunPlanned(self, event: Any) -> None:
+    def _on_run_planned(self, event: RunPlanned) -> None:
         self.total_steps, self.start_step, self.step = event.total_steps, event.start_step, event.start_step
         if event.start_step and not len(self.series) and self.output_dir:
             self._load_history(Path(self.output_dir), event.start_step)
         self.planned.emit(event.total_steps, event.start_step)
 
-    def _on_StepLogged(self, event: Any) -> None:
+    def _on_step_logged(self, event: StepLogged) -> None:
         self.step, self.total_steps = event.step, event.total_steps
         self.last_loss, self.learning_rate = event.loss, event.lr
         self.series.append(float(event.step), float(event.loss))
         self._times.append((time.monotonic(), event.step))
         self.steps_added.emit()
 
-    def _on_SampleReady(self, event: Any) -> None:
-        self._add_sample(SampleImage(event.step, event.prompt_index, event.prompt, event.path))
-
     def _add_sample(self, sample: SampleImage) -> None:
         self.samples.append(sample)
         self.sample_added.emit(sample)
 
-    def _on_CheckpointSaved(self, event: Any) -> None:
-        self.checkpoints.append((event.step, event.path))
-        self.checkpoint_saved.emit(event.step, event.path)
-
-    def _on_MemoryReport(self, event: Any) -> None:
-        self.memory = event
-        self.memory_changed.emit(event)
-
-    def _on_Finished(self, event: Any) -> None:
+    def _on_finished(self, event: Finished) -> None:
         self.result = event
         self.step = max(self.step, event.step)
         if event.output_dir:
             self.output_dir = event.output_dir
         self.lora_files = [f for f in event.files if f] or ([event.lora_path] if event.lora_path else [])
-        self.set_status("stopped" if event.stopped else "finished")
+        self.set_status(RunStatus.STOPPED if event.stopped else RunStatus.FINISHED)
         self.run_finished.emit(event)
-
-    def _on_Failed(self, event: Any) -> None:
-        self.failure = event
-        self.set_status("failed")
-        self.run_failed.emit(event)
 
     # -- a run on disk ---------------------------------------------------------------------
     def _load_history(self, folder: Path, up_to: int) -> None:
@@ -245,15 +261,12 @@ class RunModel(QObject):
         lora = folder / runs.LORA_FILE
         self.lora_files = sorted(str(p) for p in folder.glob("*.safetensors")) if lora.is_file() else []
         stopped = not runs.is_finished(folder, self.step, self.total_steps)
-        self.phase, self.phase_detail = "finished", "Reopened from disk"
-        self.set_status("stopped" if stopped else "finished")
-
-        from types import SimpleNamespace
-
-        self.result = SimpleNamespace(
-            step=self.step,
-            output_dir=str(folder),
-            lora_path=str(lora) if lora.is_file() else None,
+        self.phase, self.phase_detail = Phase.FINISHED, "Reopened from disk"
+        self.set_status(RunStatus.STOPPED if stopped else RunStatus.FINISHED)
+        self.result = Finished(
+            self.step,
+            str(folder),
+            str(lora) if lora.is_file() else None,
             stopped=stopped,
             files=tuple(self.lora_files),
         )

@@ -24,6 +24,7 @@ from typing import Any
 from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, Signal, Slot
 
 from chroma_studio.protocol.events import Failed
+from chroma_studio.protocol.jobs import EngineJob, ExportFormat, ExportJob, PrepareJob, TrainJob
 from chroma_studio.protocol.remote import RemoteControl, run_in_process
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class _EngineWorker(_ThreadedWorker):
 
     event_emitted = Signal(object)  # an event dataclass from chroma_studio.protocol.events
 
-    def __init__(self, job: dict[str, Any], environment: dict[str, str] | None = None) -> None:
+    def __init__(self, job: EngineJob, environment: dict[str, str] | None = None) -> None:
         super().__init__()
         self.control = RemoteControl()
         self.job = job
@@ -148,7 +149,7 @@ class TrainingWorker(_EngineWorker):
     """One training run; the result is the engine's ``RunResult``."""
 
     def __init__(self, config: Any, environment: dict[str, str] | None = None) -> None:
-        super().__init__({"job": "train", "config": config.to_dict()}, environment)
+        super().__init__(TrainJob(config.to_dict()), environment)
         self.config = config
 
 
@@ -156,15 +157,15 @@ class ModelDownloadWorker(_EngineWorker):
     """Fetch (or build, for the demo) every model file a config needs; the result is the model's name."""
 
     def __init__(self, config: Any, environment: dict[str, str] | None = None) -> None:
-        super().__init__({"job": "prepare", "config": config.to_dict()}, environment)
+        super().__init__(PrepareJob(config.to_dict()), environment)
         self.config = config
 
 
 class ExportWorker(_EngineWorker):
     """Write the LoRA of a run's checkpoint (``step`` None: the newest) in ``fmt``; the result is its path."""
 
-    def __init__(self, run_dir: str, step: int | None, fmt: str) -> None:
-        super().__init__({"job": "export", "run_dir": run_dir, "step": step, "format": fmt})
+    def __init__(self, run_dir: str, step: int | None, fmt: ExportFormat | str) -> None:
+        super().__init__(ExportJob(run_dir, step, ExportFormat(fmt)))
 
 
 def connect_worker(

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import psutil
 
+from chroma_studio.base.units import format_bytes
+
 logger = logging.getLogger(__name__)
 
 GiB = 2**30
@@ -71,10 +73,10 @@ class DeviceInfo:
         return details
 
     def describe(self) -> str:
-        memory = f"{self.total_bytes / GiB:.1f} GB"
+        memory = format_bytes(self.total_bytes, decimals=1)
         if self.kind == "cpu":
             return f"CPU ({self.name}), {memory} RAM"
-        free = f", {self.free_bytes / GiB:.1f} GB free" if self.free_bytes != self.total_bytes else ""
+        free = f", {format_bytes(self.free_bytes, decimals=1)} free" if self.free_bytes != self.total_bytes else ""
         label = {"cuda": "NVIDIA", "rocm": "AMD", "mps": "Apple", "xpu": "Intel"}[self.kind]
         name = self.name if self.name.lower().startswith(label.lower()) else f"{label} {self.name}"
         extra = " (unified memory: Metal working set)" if self.unified_memory else ""

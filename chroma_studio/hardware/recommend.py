@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
+from chroma_studio.base.units import format_bytes
 from chroma_studio.config import TrainingConfig
 from chroma_studio.hardware.detect import DeviceInfo, MachineInfo
 from chroma_studio.hardware.memory import GiB, estimate_memory
@@ -40,8 +42,7 @@ DEMO_SETTINGS: dict[str, Any] = {
 }
 
 
-def gb(value: int) -> str:
-    return f"{value / GiB:.1f} GB"
+gb = partial(format_bytes, decimals=1)  # reasons give one decimal: "needs 27.3 GB, you have 15.5 GB free"
 
 
 def spendable(free: int) -> int:

@@ -1,15 +1,28 @@
-"""Commands from the caller to a running training: thread-safe, polled once per step."""
+"""Commands from the caller to a running job: thread-safe, polled once per step."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from enum import Enum
+
+from chroma_studio.protocol.codec import StrEnum
 
 
-class Request(Enum):
+class Command(StrEnum):
+    """What the caller can tell a running job; the engine process reads one per line."""
+
+    STOP = "stop"
+    PAUSE = "pause"
+    RESUME = "resume"
     SAMPLE = "sample"
     SAVE = "save"
+
+
+class Request(StrEnum):
+    """The one-off commands, queued and served at the next step boundary."""
+
+    SAMPLE = Command.SAMPLE.value
+    SAVE = Command.SAVE.value
 
 
 class TrainingControl:
@@ -43,6 +56,20 @@ class TrainingControl:
 
     def request_save(self) -> None:
         self._requests.put(Request.SAVE)
+
+    def obey(self, command: Command) -> None:
+        """Carry out ``command`` (as it came from the caller over a pipe)."""
+        match command:
+            case Command.STOP:
+                self.stop()
+            case Command.PAUSE:
+                self.pause()
+            case Command.RESUME:
+                self.resume()
+            case Command.SAMPLE:
+                self.request_sample()
+            case Command.SAVE:
+                self.request_save()
 
     # -- engine side --------------------------------------------------------------------------
     @property

@@ -2,23 +2,81 @@
 
 The CLI prints them; the app's engine process writes them as JSON lines (``to_message``) and the
 window reads them back (``from_message``). They hold only plain values (no tensors), so they are
-safe to hand to another thread or process and to log.
+safe to hand to another thread or process and to log. Closed sets (phases, log levels, failure
+topics, run statuses) are string enums: a message carries the plain string.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chroma_studio.dataset.findings import Finding
+from chroma_studio.protocol.codec import StrEnum, coerce_enums, decode_fields, encode
+
+
+class Phase(StrEnum):
+    """What a run is doing (``PhaseChanged.phase``)."""
+
+    LOADING = "loading"
+    CACHING = "caching"
+    TRAINING = "training"
+    SAMPLING = "sampling"
+    SAVING = "saving"
+    PAUSED = "paused"
+    FINISHED = "finished"
+
+
+class LogLevel(StrEnum):
+    """How a line of a run's log reads: plain information, a warning, an error, or its hint."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    HINT = "hint"
+
+
+class FailureTopic(StrEnum):
+    """Where the fix for a failure is (``Failed.topic``)."""
+
+    DATASET = "dataset"
+    SETTINGS = "settings"
+    MODEL = "model"
+    MEMORY = "memory"
+    UNKNOWN = ""
+
+
+class RunStatus(StrEnum):
+    """Where a run stands, as its caller sees it. A ``RunResult`` holds one of the last three."""
+
+    IDLE = "idle"
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        """A run is under way (its process may still be working)."""
+        return self in _ACTIVE
+
+
+_ACTIVE = frozenset({RunStatus.STARTING, RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.STOPPING})
+
 
 @dataclass(frozen=True)
 class PhaseChanged:
-    """The run entered a phase: loading, caching, training, sampling, saving, finished."""
+    """The run entered a phase: loading, caching, training, sampling, saving, paused, finished."""
 
-    phase: str
+    phase: Phase
     detail: str = ""
+
+    def __post_init__(self) -> None:
+        coerce_enums(self)
 
 
 @dataclass(frozen=True)
@@ -45,7 +103,7 @@ class RunPlanned:
 
 @dataclass(frozen=True)
 class StepLogged:
-    """One optimizer step finished. ``sigmas`` are the noise levels sampled for its micro-batches."""
+    """One optimizer step finished. ``sigma`` holds the noise levels sampled for its micro-batches."""
 
     step: int
     total_steps: int
@@ -82,8 +140,11 @@ class MemoryReport:
 
 @dataclass(frozen=True)
 class LogMessage:
-    level: str
+    level: LogLevel
     message: str
+
+    def __post_init__(self) -> None:
+        coerce_enums(self)
 
 
 @dataclass(frozen=True)
@@ -97,13 +158,27 @@ class Finished:
 
 @dataclass(frozen=True)
 class Failed:
-    """The run could not go on. ``topic`` says where the fix is: "dataset", "settings", "model",
-    "memory", or "" (unknown)."""
+    """The job could not go on. ``topic`` says where the fix is."""
 
     message: str
     hint: str
     traceback: str = ""
-    topic: str = ""
+    topic: FailureTopic = FailureTopic.UNKNOWN
+
+    def __post_init__(self) -> None:
+        coerce_enums(self)
+
+
+@dataclass(frozen=True)
+class DatasetChecked:
+    """The dataset check's findings (``dataset.check_dataset``) over ``images`` usable images.
+
+    ``cancelled``: the check was stopped part-way; the findings are those made until then.
+    """
+
+    findings: tuple[Finding, ...]
+    images: int
+    cancelled: bool = False
 
 
 Event = (
@@ -117,6 +192,7 @@ Event = (
     | LogMessage
     | Finished
     | Failed
+    | DatasetChecked
 )
 Sink = Callable[[Event], None]
 
@@ -125,54 +201,60 @@ def null_sink(event: Event) -> None:
     """A sink that drops everything."""
 
 
-QUIET_PHASES = ("training", "sampling", "saving", "finished")  # shown as status, not logged
+QUIET_PHASES = frozenset({Phase.TRAINING, Phase.SAMPLING, Phase.SAVING, Phase.FINISHED})  # status, not log
 
 
-def log_lines(event: Event) -> list[tuple[str, str]]:
+def log_lines(event: Event) -> list[tuple[LogLevel, str]]:
     """What a run's log says about ``event``: (level, message) pairs, the same in the app and log.txt."""
-    if isinstance(event, PhaseChanged):
-        if event.phase in QUIET_PHASES:
-            return []
-        name = event.phase.capitalize()
-        if not event.detail or event.detail.lower().startswith(event.phase):  # "Paused at step 5"
-            return [("info", event.detail or name)]
-        return [("info", f"{name}: {event.detail}")]
-    if isinstance(event, RunPlanned):
-        return [
-            (
-                "info",
-                f"Training {event.total_steps} steps on {event.images} images "
-                f"({event.lora_modules} LoRA layers, {event.trainable_parameters / 1e6:.2f}M parameters).",
-            )
-        ]
-    if isinstance(event, CheckpointSaved):
-        return [("info", f"Checkpoint saved at step {event.step}: {event.path}")]
-    if isinstance(event, LogMessage):
-        return [(event.level, event.message)]
-    if isinstance(event, Finished):
-        return [("info", f"{'Stopped' if event.stopped else 'Finished'} at step {event.step}.")]
-    if isinstance(event, Failed):
-        return [("error", event.message), *([("hint", event.hint)] if event.hint else [])]
+    match event:
+        case PhaseChanged(phase=phase, detail=detail):
+            if phase in QUIET_PHASES:
+                return []
+            name = phase.capitalize()
+            if not detail or detail.lower().startswith(phase):  # "Paused at step 5"
+                return [(LogLevel.INFO, detail or name)]
+            return [(LogLevel.INFO, f"{name}: {detail}")]
+        case RunPlanned():
+            return [
+                (
+                    LogLevel.INFO,
+                    f"Training {event.total_steps} steps on {event.images} images "
+                    f"({event.lora_modules} LoRA layers, {event.trainable_parameters / 1e6:.2f}M parameters).",
+                )
+            ]
+        case CheckpointSaved(step=step, path=path):
+            return [(LogLevel.INFO, f"Checkpoint saved at step {step}: {path}")]
+        case LogMessage(level=level, message=message):
+            return [(level, message)]
+        case Finished(step=step, stopped=stopped):
+            return [(LogLevel.INFO, f"{'Stopped' if stopped else 'Finished'} at step {step}.")]
+        case Failed(message=message, hint=hint):
+            return [(LogLevel.ERROR, message), *([(LogLevel.HINT, hint)] if hint else [])]
     return []
 
 
 def log_text(level: str, message: str) -> str:
     """A log line's text after its time stamp: the level is said unless it is plain information."""
-    return message if level == "info" else f"{level.upper()}: {message}"
+    return message if level == LogLevel.INFO else f"{level.upper()}: {message}"
 
 
 @dataclass(frozen=True)
 class RunResult:
     """How ``run_training`` ended; ``failure`` is the ``Failed`` event it sent, if any."""
 
-    status: str  # "finished" | "stopped" | "failed"
+    status: RunStatus  # FINISHED, STOPPED or FAILED
     step: int
     output_dir: str
     lora_path: str | None = None
     failure: Failed | None = None
 
+    def __post_init__(self) -> None:
+        coerce_enums(self)
 
-_MESSAGE_TYPES: dict[str, type] = {
+
+Message = Event | RunResult
+
+_MESSAGE_TYPES: dict[str, type[Message]] = {
     cls.__name__: cls
     for cls in (
         PhaseChanged,
@@ -185,30 +267,25 @@ _MESSAGE_TYPES: dict[str, type] = {
         LogMessage,
         Finished,
         Failed,
+        DatasetChecked,
         RunResult,
     )
 }
 
 
-def to_message(item: Event | RunResult) -> dict[str, Any]:
+def to_message(item: Message) -> dict[str, Any]:
     """An event (or a run's result) as a JSON-ready dict: ``{"type": name, **fields}``."""
-    return {"type": type(item).__name__, **dataclasses.asdict(item)}
+    fields: dict[str, Any] = encode(item)
+    return {"type": type(item).__name__, **fields}
 
 
-def from_message(message: dict[str, Any]) -> Event | RunResult:
+def from_message(message: dict[str, Any]) -> Message:
     """The event ``to_message`` wrote. Raises ValueError for anything else."""
     data = dict(message)
     cls = _MESSAGE_TYPES.get(str(data.pop("type", "")))
     if cls is None:
         raise ValueError(f"not an engine event: {message!r}")
-    kwargs: dict[str, Any] = {}
-    for spec in dataclasses.fields(cls):
-        if spec.name not in data:
-            continue
-        value = data[spec.name]
-        if isinstance(value, list):  # JSON has no tuples
-            value = tuple(value)
-        elif spec.name == "failure" and isinstance(value, dict):
-            value = Failed(**value)
-        kwargs[spec.name] = value
-    return cls(**kwargs)
+    try:
+        return decode_fields(cls, data)
+    except ValueError as exc:
+        raise ValueError(f"a malformed {cls.__name__} event ({exc}): {message!r}") from None

@@ -1,9 +1,10 @@
 """Run an engine job in its own process (``child.py``) and hear its events as if it ran here.
 
 ``run_in_process(job, sink, control)`` starts ``python -m chroma_studio.training.child``, sends the
-job, turns each line the child writes back into the event dataclass, hands it to ``sink``, and
-returns the job's result. ``RemoteControl`` is a ``TrainingControl`` whose commands also reach
-the child. Nothing here imports torch, so the desktop app's process never loads it.
+job (a dataclass of ``jobs.py``), turns each line the child writes back into the event dataclass,
+hands it to ``sink``, and returns the job's result. ``RemoteControl`` is a ``TrainingControl``
+whose commands also reach the child; ``stop_when`` stops it when a caller's own cancel switch
+turns. Nothing here imports torch, so the desktop app's process never loads it.
 
 If the child dies without a word (killed for memory, a crash in a driver), the caller still gets
 a ``Failed`` event whose hint says what most likely happened, with the child's last output as
@@ -20,13 +21,27 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, overload
 
 from chroma_studio.base.logs import is_verbose
 from chroma_studio.base.run_folder import checkpoint_dirs
-from chroma_studio.protocol.control import TrainingControl
-from chroma_studio.protocol.events import Event, Failed, Finished, RunResult, Sink, from_message
+from chroma_studio.protocol.control import Command, TrainingControl
+from chroma_studio.protocol.events import (
+    CheckpointSaved,
+    Failed,
+    FailureTopic,
+    Finished,
+    RunPlanned,
+    RunResult,
+    RunStatus,
+    SampleReady,
+    Sink,
+    StepLogged,
+    from_message,
+)
+from chroma_studio.protocol.jobs import EngineJob, TrainJob
 
 logger = logging.getLogger(__name__)
 
@@ -47,32 +62,32 @@ class RemoteControl(TrainingControl):
     def __init__(self) -> None:
         super().__init__()
         self._lock = threading.RLock()
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self.killed = False
 
     def stop(self) -> None:
         with self._lock:
             super().stop()
-            self._send("stop")
+            self._send(Command.STOP)
 
     def pause(self) -> None:
         with self._lock:
             super().pause()
-            self._send("pause")
+            self._send(Command.PAUSE)
 
     def resume(self) -> None:
         with self._lock:
             super().resume()
-            self._send("resume")
+            self._send(Command.RESUME)
 
     def request_sample(self) -> None:
         with self._lock:
-            if not self._send("sample"):
+            if not self._send(Command.SAMPLE):
                 super().request_sample()  # replayed on attach
 
     def request_save(self) -> None:
         with self._lock:
-            if not self._send("save"):
+            if not self._send(Command.SAVE):
                 super().request_save()
 
     def kill(self) -> None:
@@ -84,29 +99,29 @@ class RemoteControl(TrainingControl):
                 with contextlib.suppress(OSError):
                     self._process.kill()
 
-    def attach(self, process: subprocess.Popen) -> None:
+    def attach(self, process: subprocess.Popen[bytes]) -> None:
         with self._lock:
             self._process = process
             if self.killed:
                 self.kill()
             elif self.stop_requested:
-                self._send("stop")
+                self._send(Command.STOP)
             elif self.paused:
-                self._send("pause")
+                self._send(Command.PAUSE)
             for request in self.take_requests():
-                self._send(request.value)  # "sample" / "save": the child's command names
+                self._send(Command(request.value))
 
     def detach(self) -> None:
         with self._lock:
             self._process = None
 
-    def _send(self, command: str) -> bool:
+    def _send(self, command: Command) -> bool:
         """True when the command was written to the child (call with the lock held)."""
         stream = self._process.stdin if self._process is not None else None
         if stream is None:
             return False
         try:
-            stream.write(command.encode("ascii") + b"\n")
+            stream.write(command.value.encode("ascii") + b"\n")
             stream.flush()
         except (OSError, ValueError):  # the child has just ended
             return False
@@ -125,16 +140,28 @@ def child_command() -> list[str]:
     return [str(executable), "-m", CHILD_MODULE]
 
 
+@overload
 def run_in_process(
-    job: dict[str, Any],
+    job: TrainJob, sink: Sink, control: RemoteControl | None = None, environment: dict[str, str] | None = None
+) -> RunResult: ...
+
+
+@overload
+def run_in_process(
+    job: EngineJob, sink: Sink, control: RemoteControl | None = None, environment: dict[str, str] | None = None
+) -> Any: ...
+
+
+def run_in_process(
+    job: EngineJob,
     sink: Sink,
     control: RemoteControl | None = None,
     environment: dict[str, str] | None = None,
 ) -> Any:
     """Run ``job`` (see ``child.py``) in a new process; events go to ``sink``; returns its result.
 
-    For a ``train`` job the result is a ``RunResult`` (status "failed" when the process died);
-    for other jobs it is the job's value, or None when it failed (a ``Failed`` event says why).
+    For a ``TrainJob`` the result is a ``RunResult`` (status FAILED when the process died); for
+    other jobs it is the job's value, or None when it failed (a ``Failed`` event says why).
     """
     control = control or RemoteControl()
     env = {**os.environ, **{key: value for key, value in (environment or {}).items() if value}}
@@ -155,7 +182,7 @@ def run_in_process(
     tracker = _Tracker(sink)
     try:
         with contextlib.suppress(OSError):  # a child that died at once is reported below
-            process.stdin.write(json.dumps({**job, "verbose": is_verbose()}).encode("utf-8") + b"\n")
+            process.stdin.write(json.dumps({**job.to_message(), "verbose": is_verbose()}).encode("utf-8") + b"\n")
             process.stdin.flush()
         control.attach(process)
         for raw in process.stdout:
@@ -181,28 +208,49 @@ def run_in_process(
                 stream.close()
     if tracker.has_result:
         return tracker.result
-    training = job.get("job") == "train"
-    output_dir = str(job.get("config", {}).get("output_dir", "")) if training else ""
+    training = isinstance(job, TrainJob)
+    output_dir = str(job.config.get("output_dir") or "") if isinstance(job, TrainJob) else ""
     if tracker.end is not None:  # it had said how it ended, then died before its result
         end = tracker.end
         if isinstance(end, Failed):
-            return RunResult("failed", tracker.step, output_dir, failure=end) if training else None
-        status = "stopped" if end.stopped else "finished"
+            return RunResult(RunStatus.FAILED, tracker.step, output_dir, failure=end) if training else None
+        status = RunStatus.STOPPED if end.stopped else RunStatus.FINISHED
         return RunResult(status, end.step, output_dir, end.lora_path) if training else None
     saved = checkpoint_dirs(Path(output_dir)) if output_dir else []
     if control.killed:  # the caller ended it on purpose: where a resume would continue
         step = saved[-1][0] if saved else tracker.step
         if training:
             sink(Finished(step, output_dir, None, stopped=True))
-            return RunResult("stopped", step, output_dir)
+            return RunResult(RunStatus.STOPPED, step, output_dir)
         sink(Finished(0, "", None, stopped=True))
         return None
-    failure = describe_exit(code, list(tail), job=str(job.get("job")), checkpoint_kept=bool(saved))
+    failure = describe_exit(code, list(tail), training=training, checkpoint_kept=bool(saved))
     logger.error("the engine process ended with code %s: %s", code, failure.message)
     sink(failure)
     if training:
-        return RunResult("failed", tracker.step, output_dir, failure=failure)
+        return RunResult(RunStatus.FAILED, tracker.step, output_dir, failure=failure)
     return None
+
+
+@contextlib.contextmanager
+def stop_when(should_stop: Callable[[], bool], control: RemoteControl, poll_s: float = 0.05) -> Iterator[None]:
+    """Within the block, ``control.stop()`` as soon as ``should_stop()`` turns true: for a caller
+    whose cancel switch is a function (``JobRunner``'s), polled from a thread of its own."""
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(poll_s):
+            if should_stop():
+                control.stop()
+                return
+
+    watcher = threading.Thread(target=watch, name="engine-stop-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 class _Tracker:
@@ -223,15 +271,26 @@ class _Tracker:
                 self.result = from_message(value) if isinstance(value, dict) else value
                 self.has_result = True
                 return
-            event: Event = from_message(message)  # type: ignore[assignment]
+            event = from_message(message)
         except (ValueError, TypeError, AttributeError):
             logger.warning("engine process: %s", raw.decode("utf-8", "replace").rstrip())
             return
-        step = getattr(event, "step", getattr(event, "start_step", None))
-        if isinstance(step, int):
-            self.step = max(self.step, step)
-        if isinstance(event, Finished | Failed):
-            self.end = event
+        match event:
+            case RunResult():  # a result comes only as the "Result" line
+                logger.warning("engine process: a result outside the result line: %s", event)
+                return
+            case (
+                RunPlanned(start_step=step)
+                | StepLogged(step=step)
+                | SampleReady(step=step)
+                | CheckpointSaved(step=step)
+            ):
+                self.step = max(self.step, step)
+            case Finished(step=step):
+                self.step = max(self.step, step)
+                self.end = event
+            case Failed():
+                self.end = event
         self.sink(event)
 
 
@@ -274,11 +333,10 @@ _CRASH_CODES = {
 }
 
 
-def describe_exit(code: int, tail: list[str], job: str = "train", checkpoint_kept: bool = False) -> Failed:
+def describe_exit(code: int, tail: list[str], training: bool = True, checkpoint_kept: bool = False) -> Failed:
     """Why the engine process ended without a result, in words, with a hint; ``tail`` is its last output."""
     if code < -255:  # a Windows status read as a signed 32-bit number
         code += 1 << 32
-    training = job == "train"
     process = "training process" if training else "background process"
     resume = " The last checkpoint is kept: Resume continues from it." if checkpoint_kept else ""
     details = "\n".join(tail)
@@ -290,7 +348,7 @@ def describe_exit(code: int, tail: list[str], job: str = "train", checkpoint_kep
             f"The {process} was stopped by the system, most likely because the computer ran out of memory.",
             f"Close other programs{lower}, then start again.{resume}",
             details,
-            topic="memory",
+            topic=FailureTopic.MEMORY,
         )
     if code in _CRASH_CODES:
         return Failed(

@@ -31,9 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +40,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from chroma_studio.base.atomic import usual_mode
 from chroma_studio.base.run_folder import CHECKPOINT_STATE as STATE
-from chroma_studio.base.run_folder import CHECKPOINTS, checkpoint_dirs
+from chroma_studio.base.run_folder import CHECKPOINTS, RunFolder
 from chroma_studio.training import training_state
 from chroma_studio.training.training_state import TrainingStateError, write_training_state
 
@@ -81,11 +78,6 @@ class Identity:
         ]
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    dirs = checkpoint_dirs(output_dir)
-    return dirs[-1][1] if dirs else None
-
-
 # -- writing ------------------------------------------------------------------------------------------
 
 
@@ -102,12 +94,8 @@ def save_checkpoint(
     keep: int | None = None,
 ) -> Path:
     """Write checkpoint ``step`` atomically, then prune to the newest ``keep``."""
-    root = Path(output_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
-    sweep_partial_checkpoints(root)
-    final = root / f"step_{step}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".step_{step}.", dir=root))
-    tmp.chmod(usual_mode(folder=True))  # mkdtemp makes it private
+    folder = RunFolder(output_dir)
+    tmp = folder.start_checkpoint(step)
     try:
         save_file(lora_state, str(tmp / LORA))
         training = {
@@ -120,46 +108,13 @@ def save_checkpoint(
         write_training_state(tmp, training)
         state = {"format": FORMAT, "step": step, "identity": identity.__dict__, **(extra or {})}
         (tmp / STATE).write_text(json.dumps(state, indent=2))
-        publish(tmp, final)
+        final = folder.publish_checkpoint(tmp, step)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if keep:
-        for _, path in checkpoint_dirs(output_dir)[:-keep]:
-            shutil.rmtree(path, ignore_errors=True)
+        folder.prune_checkpoints(keep)
     return final
-
-
-def publish(tmp: Path, final: Path) -> None:
-    """fsync the files of the finished folder ``tmp``, then rename it to ``final`` (swapping out an old one)."""
-    for path in tmp.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-    if final.exists():  # saving the same step twice: swap, never leave a gap
-        old = final.parent / f".old.{final.name}"
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(final)
-
-
-def sweep_partial_checkpoints(root: Path) -> None:
-    """Clear what a process ended in the middle of a save left in ``checkpoints/``.
-
-    A ``.step_N.*`` folder is a save that never finished: removed. ``.old.step_N`` is the previous
-    copy of step N during a swap: put back if step N itself is missing, else removed.
-    """
-    for entry in root.glob(".*step_*"):
-        if not entry.is_dir():
-            continue
-        if entry.name.startswith(".old."):
-            final = root / entry.name.removeprefix(".old.")
-            if not final.exists():
-                entry.rename(final)
-                continue
-        shutil.rmtree(entry, ignore_errors=True)
 
 
 # -- reading --------------------------------------------------------------------------------------------
@@ -219,6 +174,33 @@ def load_checkpoint(
     return LoadedCheckpoint(path=path, step=state["step"], lora_state=lora_state, training=training, state=state)
 
 
+def restore_checkpoint(
+    path: str | Path,
+    identity: Identity,
+    *,
+    transformer: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: Any = None,
+) -> LoadedCheckpoint:
+    """Put a run back where checkpoint ``path`` left it: the LoRA, the optimizer, schedule and
+    scaler states and the RNGs. It is checked against this model and optimizer before anything
+    changes."""
+    from chroma_studio.training.lora import get_lora_state, set_lora_state
+
+    loaded = load_checkpoint(path, identity, live_lora=get_lora_state(transformer), optimizer=optimizer)
+    set_lora_state(transformer, loaded.lora_state)
+    optimizer.load_state_dict(loaded.training["optimizer"])
+    scheduler.load_state_dict(loaded.training["scheduler"])
+    if scaler is not None and loaded.training.get("scaler"):
+        scaler.load_state_dict(loaded.training["scaler"])
+    torch.set_rng_state(loaded.training["rng_cpu"])
+    cuda_rng = loaded.training.get("rng_cuda")
+    if cuda_rng and torch.cuda.is_available() and len(cuda_rng) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda_rng)
+    return loaded
+
+
 def load_lora(folder: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The checked state.json and LoRA of a checkpoint, without a model (what export needs)."""
     folder = Path(folder)
@@ -236,7 +218,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
             f"{path} does not exist. Give a checkpoints/step_N folder of a run, or its output folder."
         )
     if path.name == CHECKPOINTS or (path / CHECKPOINTS).is_dir():
-        latest = latest_checkpoint(path.parent if path.name == CHECKPOINTS else path)
+        latest = RunFolder(path.parent if path.name == CHECKPOINTS else path).latest_checkpoint()
         if latest is None:
             raise CheckpointError(f"No complete checkpoint in {path}.")
         path = latest

@@ -4,13 +4,15 @@ The window never imports torch: loading it (and running the engine) in the app's
 hold the interpreter lock for long stretches and stall the window. The app starts this module
 instead and talks to it over the standard streams (``remote.py`` is the other end):
 
-- stdin, first line: the job as JSON, ``{"job": "train" | "prepare" | "export", ...}``;
-  then one command per line: ``stop``, ``pause``, ``resume``, ``sample``, ``save``. The end of
-  stdin (the window went away) counts as ``stop``, so a run still ends with a checkpoint.
+- stdin, first line: the job as JSON (``jobs.py``: ``{"job": "train" | "prepare" | "export" |
+  "check-dataset", ...}``); then one command per line (``control.Command``: ``stop``, ``pause``,
+  ``resume``, ``sample``, ``save``). The end of stdin (the window went away) counts as ``stop``,
+  so a run still ends with a checkpoint.
 - stdout: one JSON object per line, the engine's events (``events.to_message``), then
   ``{"type": "Result", "value": ...}``: a ``RunResult`` for ``train``, the model's name for
-  ``prepare``, the written file for ``export``, or null when the job failed (after a ``Failed``).
-  Whatever a library prints goes to stderr instead, so it cannot garble the stream.
+  ``prepare``, the written file for ``export``, a ``DatasetChecked`` for ``check-dataset``, or
+  null when the job failed (after a ``Failed``). Whatever a library prints goes to stderr
+  instead, so it cannot garble the stream.
 - stderr: logging and anything else; the app keeps its end for the failure dialog.
 
 After the result the process ends at once (``os._exit``): everything is written by then, and a
@@ -20,6 +22,7 @@ library's leftover thread must not keep the app waiting.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import faulthandler
 import json
 import logging
@@ -27,20 +30,36 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from chroma_studio.base.logs import setup_logging
-from chroma_studio.protocol.control import Request, TrainingControl
-from chroma_studio.protocol.events import Event, Finished, PhaseChanged, RunResult, to_message
+from chroma_studio.protocol.control import Command, TrainingControl
+from chroma_studio.protocol.events import (
+    DatasetChecked,
+    Event,
+    Failed,
+    Finished,
+    Message,
+    Phase,
+    PhaseChanged,
+    Progress,
+    to_message,
+)
+from chroma_studio.protocol.jobs import (
+    DatasetCheckJob,
+    EngineJob,
+    ExportJob,
+    JobError,
+    PrepareJob,
+    TrainJob,
+    job_from_message,
+)
 
-COMMANDS: dict[str, Callable[[TrainingControl], None]] = {
-    "stop": TrainingControl.stop,
-    "pause": TrainingControl.pause,
-    "resume": TrainingControl.resume,
-    Request.SAMPLE.value: TrainingControl.request_sample,
-    Request.SAVE.value: TrainingControl.request_save,
-}
+logger = logging.getLogger(__name__)
+
+CHECK_PROGRESS_INTERVAL_S = 0.05  # the dataset check's progress events, at most this often
 
 
 class _Writer:
@@ -65,8 +84,8 @@ class _Writer:
     def event(self, event: Event) -> None:
         self.send(to_message(event))
 
-    def result(self, value: Any) -> None:
-        if isinstance(value, RunResult):
+    def result(self, value: Message | str | None) -> None:
+        if dataclasses.is_dataclass(value):  # a RunResult, a DatasetChecked
             value = to_message(value)
         self.done = True  # before the app can see it and close our stdin
         self.send({"type": "Result", "value": value})
@@ -112,9 +131,13 @@ def _lines(fd: int) -> Iterator[bytes]:
 def _read_commands(lines: Iterator[bytes], control: TrainingControl, writer: _Writer) -> None:
     try:
         for raw in lines:
-            command = COMMANDS.get(raw.decode("utf-8", "replace").strip())
-            if command is not None:
-                command(control)
+            text = raw.decode("utf-8", "replace").strip()
+            try:
+                command = Command(text)
+            except ValueError:
+                logger.warning("not a command: %r", text)
+                continue
+            control.obey(command)
     except OSError:
         pass
     finally:
@@ -124,41 +147,77 @@ def _read_commands(lines: Iterator[bytes], control: TrainingControl, writer: _Wr
         control.stop()
 
 
-def run_job(job: dict[str, Any], writer: _Writer, control: TrainingControl) -> Any:
+def run_job(job: EngineJob, writer: _Writer, control: TrainingControl) -> Any:
     """Run one job, reporting to ``writer``; the job's result (None when it failed)."""
     from chroma_studio.config import config_from_dict
 
-    kind = job.get("job")
-    if kind == "train":
-        from chroma_studio.training.trainer import run_training
+    match job:
+        case TrainJob(config=config):
+            from chroma_studio.training.trainer import run_training
 
-        return run_training(config_from_dict(job["config"]), writer.event, control)
-    if kind == "prepare":
-        from chroma_studio.training.hub import DownloadCancelled
-        from chroma_studio.training.loading import Loader, resolve_source
+            return run_training(config_from_dict(config), writer.event, control)
+        case PrepareJob(config=config):
+            return _prepare(config_from_dict(config), writer, control)
+        case ExportJob(run_dir=run_dir, step=step, format=fmt):
+            from chroma_studio.training.export import export_checkpoint
 
-        source = resolve_source(config_from_dict(job["config"]))
-        writer.event(PhaseChanged("loading", f"Getting the model: {source.label}"))
-        try:
-            Loader(source, writer.event, control).prepare()
-        except DownloadCancelled:
-            writer.event(Finished(0, "", None, stopped=True))
-            return None
-        writer.event(Finished(0, "", None))
-        return source.label
-    if kind == "export":
-        from chroma_studio.training.export import export_checkpoint
+            return str(export_checkpoint(run_dir, step=step, fmt=fmt))
+        case DatasetCheckJob():
+            return _check_dataset(job, writer, control)
+    raise JobError(f"the engine has no way to run a {job.kind!r} job")
 
-        return str(export_checkpoint(job["run_dir"], step=job.get("step"), fmt=job.get("format", "diffusers")))
-    raise ValueError(f"unknown job {kind!r}")
+
+def _prepare(config: Any, writer: _Writer, control: TrainingControl) -> str | None:
+    """Fetch (or build) every model file ``config`` needs; the model's name, or None when cancelled."""
+    from chroma_studio.training.hub import DownloadCancelled
+    from chroma_studio.training.loading import Loader, resolve_source
+
+    source = resolve_source(config)
+    writer.event(PhaseChanged(Phase.LOADING, f"Getting the model: {source.label}"))
+    try:
+        Loader(source, writer.event, control).prepare()
+    except DownloadCancelled:
+        writer.event(Finished(0, "", None, stopped=True))
+        return None
+    writer.event(Finished(0, "", None))
+    return str(source.label)
+
+
+def _check_dataset(job: DatasetCheckJob, writer: _Writer, control: TrainingControl) -> DatasetChecked:
+    """The dataset check (``dataset.check_dataset``) with progress; a stop ends it with what it found so far."""
+    from chroma_studio.dataset import check_dataset
+
+    last = 0.0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= CHECK_PROGRESS_INTERVAL_S or done >= total:
+            last = now
+            writer.event(Progress("Checking images", done, total, "images"))
+
+    report = check_dataset(
+        job.folders, job.resolution, None, progress=progress, should_stop=lambda: control.stop_requested
+    )
+    return DatasetChecked(tuple(report.findings), len(report.images), cancelled=report.cancelled)
 
 
 def main() -> int:
     faulthandler.enable()  # a crash in native code still leaves a Python traceback on stderr
     writer = _Writer(_take_stdout())
     commands = _lines(sys.stdin.fileno())
-    job = json.loads(next(commands, b"{}"))
-    setup_logging(bool(job.get("verbose")))
+    try:
+        message = json.loads(next(commands, b"{}"))
+    except ValueError:  # not JSON: refused below like any other message that is not a job
+        message = None
+    setup_logging(isinstance(message, dict) and bool(message.pop("verbose", False)))
+    try:
+        job = job_from_message(message)
+    except JobError as exc:
+        logger.error("%s", exc)
+        writer.event(Failed(f"The engine was given a job it cannot run: {exc}", "Reinstall Chroma Studio."))
+        writer.result(None)
+        return 2
     control = TrainingControl()
     # Ctrl-C in the terminal the app was started from reaches this process too: stop cleanly.
     signal.signal(signal.SIGINT, lambda *_: control.stop())
@@ -171,7 +230,7 @@ def main() -> int:
         from chroma_studio.training.errors import describe_failure
 
         failure = describe_failure(exc)
-        logging.getLogger(__name__).error("%s failed: %s\n%s", job.get("job"), failure.message, failure.traceback)
+        logger.error("%s failed: %s\n%s", job.kind, failure.message, failure.traceback)
         writer.event(failure)
         writer.result(None)
         code = 1

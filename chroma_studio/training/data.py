@@ -8,6 +8,7 @@ micro-batches done.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,7 @@ class MicroBatch:
     samples: list[int]  # each one's global index in the seeded data order; it seeds the sample's draws
 
 
-def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: int) -> list[list[tuple[int, int]]]:
+def epoch_batches(examples: Sequence[Example], batch_size: int, seed: int, epoch: int) -> list[list[tuple[int, int]]]:
     """The micro-batches of one epoch, each from one bucket: (example index, sample index) pairs.
 
     Every example appears ``repeats`` times. The samples are first put in a seeded order, bucket
@@ -92,7 +93,7 @@ def epoch_batches(examples: list[Example], batch_size: int, seed: int, epoch: in
     return batches
 
 
-def batches_per_epoch(examples: list[Example], batch_size: int) -> int:
+def batches_per_epoch(examples: Sequence[Example], batch_size: int) -> int:
     counts: dict[tuple[int, int], int] = {}
     for example in examples:
         counts[example.bucket] = counts.get(example.bucket, 0) + example.repeats
@@ -102,7 +103,7 @@ def batches_per_epoch(examples: list[Example], batch_size: int) -> int:
 class DataOrder:
     """Maps the run's micro-batch counter to the micro-batch it trains on."""
 
-    def __init__(self, examples: list[Example], batch_size: int, seed: int):
+    def __init__(self, examples: Sequence[Example], batch_size: int, seed: int):
         self.examples = examples
         self.batch_size = batch_size
         self.seed = seed
@@ -118,7 +119,7 @@ class DataOrder:
         return MicroBatch(epoch, [example for example, _ in pairs], [sample for _, sample in pairs])
 
 
-def total_steps(config: TrainingConfig, examples: list[Example]) -> tuple[int, int]:
+def total_steps(config: TrainingConfig, examples: Sequence[Example]) -> tuple[int, int]:
     """(optimizer steps to train, optimizer steps per epoch)."""
     from chroma_studio.config import DEFAULT_MAX_TRAIN_STEPS
 

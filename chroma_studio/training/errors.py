@@ -27,6 +27,7 @@ def _is_oom(exc: BaseException) -> bool:
 
 def describe_failure(exc: BaseException) -> Failed:
     """The Failed event for ``exc``, with a hint that says what to change."""
+    from chroma_studio.base.run_lock import RunFolderInUse
     from chroma_studio.config import ConfigError
     from chroma_studio.training.checkpoint import CheckpointError
     from chroma_studio.training.data import DatasetError
@@ -37,6 +38,14 @@ def describe_failure(exc: BaseException) -> Failed:
     # Errors written for the user carry no traceback: it would only bury the message.
     if isinstance(exc, TrainingError):
         return Failed(message, exc.hint)
+    if isinstance(exc, RunFolderInUse):
+        if exc.owner_pid is None:
+            return Failed(message, "Try again in a moment.")
+        return Failed(
+            message,
+            "A stopped run first saves its checkpoint and LoRA: wait a moment and try again, or "
+            "train into another output folder.",
+        )
     if isinstance(exc, ConfigError):
         return Failed(message, "Fix the settings named above and start again.", topic="settings")
     if isinstance(exc, DatasetError):

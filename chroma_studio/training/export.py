@@ -30,10 +30,11 @@ import torch
 from safetensors.torch import save
 
 from chroma_studio.base.atomic import write_bytes_atomic
+from chroma_studio.base.run_folder import LORA_FILES, RunFolder
 from chroma_studio.training.lora import lora_module_names
 
-LORA_FILENAME = "pytorch_lora_weights.safetensors"
 PREFIX = "transformer."
+FORMATS = tuple(LORA_FILES)  # "diffusers" (the main file), "kohya"
 
 
 def fold_scale(state: dict[str, torch.Tensor], rank: int, alpha: float) -> dict[str, torch.Tensor]:
@@ -113,27 +114,20 @@ def read_header(path: str | Path) -> dict[str, str]:
         return dict(handle.metadata() or {})
 
 
-KOHYA_FILENAME = "chroma_lora_kohya.safetensors"
-FORMATS = ("diffusers", "kohya")
-
-
-def lora_filename(fmt: str, step: int | None = None) -> str:
-    base = LORA_FILENAME if fmt == "diffusers" else KOHYA_FILENAME
-    return base if step is None else base.replace(".safetensors", f"_step_{step}.safetensors")
-
-
 def export_checkpoint(
     run_dir: str | Path, step: int | None = None, fmt: str = "diffusers", output: str | Path | None = None
 ) -> Path:
     """Write the LoRA file of a run's checkpoint (the latest when ``step`` is None)."""
-    from chroma_studio.base.run_folder import read_json
-    from chroma_studio.training.checkpoint import CheckpointError, checkpoint_dirs, load_lora
+    from chroma_studio.training.checkpoint import CheckpointError, load_lora
     from chroma_studio.training.lora import TARGET_PATTERNS
 
     run_dir = Path(run_dir)
+    if fmt not in FORMATS:
+        raise CheckpointError(f"There is no LoRA format {fmt!r}; choose one of {', '.join(FORMATS)}.")
     if not run_dir.is_dir():
         raise CheckpointError(f"{run_dir} does not exist or is not a folder; give a run's output folder.")
-    found = dict(checkpoint_dirs(run_dir))
+    folder = RunFolder(run_dir)
+    found = dict(folder.checkpoints())
     if not found:
         raise CheckpointError(f"{run_dir} has no checkpoints; is it a Chroma Studio output folder?")
     chosen = max(found) if step is None else step
@@ -141,7 +135,7 @@ def export_checkpoint(
         raise CheckpointError(f"{run_dir} has no checkpoint at step {step}; it has steps {sorted(found)}.")
     state_info, lora_state = load_lora(found[chosen])  # checked: a damaged one is a CheckpointError
     identity = state_info["identity"]
-    config = read_json(run_dir / "config.json")  # header details only: {} when missing or unreadable
+    config = folder.read_config()  # header details only: {} when missing or unreadable
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(str(config.get("mixed_precision")), torch.float32)
     info = {
         "base_model": identity["model"],
@@ -153,7 +147,7 @@ def export_checkpoint(
         "sigma_distribution": trained_sigma_distribution(state_info, config),
         "software": "Chroma Studio",
     }
-    target = output or run_dir / lora_filename(fmt, None if step is None else chosen)
+    target = output or folder.lora_file(fmt, None if step is None else chosen)
     return save_lora(
         target,
         lora_state,

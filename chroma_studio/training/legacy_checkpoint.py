@@ -24,15 +24,14 @@ from typing import Any
 
 import torch
 
-from chroma_studio.base.atomic import usual_mode
+from chroma_studio.base.atomic import publish_folder, usual_mode
 from chroma_studio.base.run_folder import CHECKPOINT_STATE as STATE
-from chroma_studio.base.run_folder import CHECKPOINTS, checkpoint_dirs
+from chroma_studio.base.run_folder import CHECKPOINTS, RunFolder
 from chroma_studio.training.checkpoint import (
     FORMAT,
     LEGACY_STATE,
     CheckpointError,
     damaged,
-    publish,
     read_state,
     read_training_state,
 )
@@ -53,7 +52,7 @@ def checkpoints_to_convert(path: str | Path) -> list[Path]:
     if (path / STATE).is_file():
         return [path]
     run = path.parent if path.name == CHECKPOINTS else path
-    found = [folder for _, folder in checkpoint_dirs(run)]
+    found = [folder for _, folder in RunFolder(run).checkpoints()]
     if not found:
         raise CheckpointError(f"{path} holds no checkpoint. Give a checkpoints/step_N folder or a run's output folder.")
     return found
@@ -84,7 +83,7 @@ def convert_checkpoint(folder: Path) -> Converted:
         (tmp / STATE).write_text(json.dumps({**state, "format": FORMAT}, indent=2))
         if not _same(read_training_state(tmp), training):
             raise CheckpointError(f"Converting {folder} did not reproduce its state exactly; it was left unchanged.")
-        publish(tmp, folder)
+        publish_folder(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

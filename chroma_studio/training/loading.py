@@ -157,6 +157,16 @@ class Loader:
             self._snapshots[part.location] = download(part.location, patterns, self.sink, self.control)
         return self._snapshots[part.location], part.subfolder
 
+    def fingerprint(self, component: str) -> str:
+        """A hash of the files a component is loaded from (names, sizes, modification times), for
+        cache keys: a different model, or the same one updated, gives another fingerprint."""
+        from chroma_studio.training.embedding_cache import fingerprint_files
+
+        part = getattr(self.source, component)
+        if part.kind == "file":
+            return fingerprint_files(part.location)
+        return fingerprint_files(*self._local(part))
+
     def prepare(self) -> None:
         """Build the demo model if needed and download every Hub component up front."""
         if self.source.is_demo:

@@ -9,16 +9,13 @@ leaves the training state as it found it: RNG, train/eval mode and LoRA scale.
 from __future__ import annotations
 
 import io
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from chroma_studio.base.atomic import write_bytes_atomic
-from chroma_studio.base.run_folder import SAMPLE_INDEX as INDEX
-from chroma_studio.base.run_folder import SAMPLES
+from chroma_studio.base.run_folder import RunFolder
 from chroma_studio.protocol.events import SampleReady
 from chroma_studio.training.text import collate_text
 
@@ -38,7 +35,7 @@ def render_samples(
     transformer: torch.nn.Module,
     vae: torch.nn.Module,
     scheduler,
-    prompt_embeds: list[torch.Tensor],
+    prompt_embeds: Sequence[torch.Tensor],
     negative_embeds: torch.Tensor | None,
     settings: SampleSettings,
     step: int,
@@ -54,7 +51,7 @@ def render_samples(
     """
     from diffusers import ChromaPipeline
 
-    out = Path(output_dir) / SAMPLES
+    folder = RunFolder(output_dir)
     was_training = transformer.training
     vae_device = next(vae.parameters()).device
     vae.to(device)
@@ -68,11 +65,10 @@ def render_samples(
                 image = _render_one(pipe, embeds, negative_embeds, settings, device, dtype, should_stop)
                 if image is None:
                     break
-                path = out / f"step_{step:06d}_p{index}.png"
                 buffer = io.BytesIO()
                 image.save(buffer, format="PNG")
-                write_bytes_atomic(path, buffer.getvalue())
-                _append_index(out, step, index, path, settings)
+                path = folder.write_sample_image(step, index, buffer.getvalue())
+                folder.append_sample_record(_index_record(step, index, path, settings))
                 events.append(
                     SampleReady(
                         step=step,
@@ -117,8 +113,8 @@ def _render_one(pipe, embeds, negative_embeds, settings: SampleSettings, device,
     return None if pipe.interrupt else result.images[0]
 
 
-def _append_index(folder: Path, step: int, index: int, path: Path, settings: SampleSettings) -> None:
-    record = {
+def _index_record(step: int, index: int, path: Path, settings: SampleSettings) -> dict:
+    return {
         "step": step,
         "prompt_index": index,
         "prompt": settings.prompts[index],
@@ -129,5 +125,3 @@ def _append_index(folder: Path, step: int, index: int, path: Path, settings: Sam
         "resolution": settings.resolution,
         "file": path.name,
     }
-    with open(folder / INDEX, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")

@@ -47,8 +47,8 @@ LAUNCH_SCRIPT = textwrap.dedent(
 
     def shown():
         print("SHOWN", time.time(), window.isVisible(), flush=True)
-        if window.detect_worker is not None:
-            window.detect_worker.wait()
+        if window.studio.detect_worker is not None:
+            window.studio.detect_worker.wait()
         window.close()
         app.quit()
 

@@ -100,7 +100,7 @@ def our_run(model_dir: Path, data: Path, out: Path, cache: Path, steps: int, pad
     """Our trainer on the same model; returns (step seconds, phase timestamps)."""
     from chroma_studio.config import config_from_dict
     from chroma_studio.protocol import events as ev
-    from chroma_studio.training import text, trainer
+    from chroma_studio.training import batches, text, trainer
 
     config = config_from_dict(
         {
@@ -120,9 +120,9 @@ def our_run(model_dir: Path, data: Path, out: Path, cache: Path, steps: int, pad
             "seed": 0,
         }
     )
-    original = trainer.collate_text
+    original = batches.collate_text
     if pad_to:
-        trainer.collate_text = functools.partial(text.collate_text, pad_to=pad_to)
+        batches.collate_text = functools.partial(text.collate_text, pad_to=pad_to)
     seen: list = []
     marks: dict[str, float] = {"start": time.perf_counter()}
 
@@ -133,11 +133,11 @@ def our_run(model_dir: Path, data: Path, out: Path, cache: Path, steps: int, pad
         if isinstance(event, ev.StepLogged):
             marks[f"step{event.step}"] = time.perf_counter()
 
-    trainer._Run.sample = lambda self: None  # no sample images in a speed measurement
+    trainer.TrainingLoop.sample = lambda self: None  # no sample images in a speed measurement
     try:
         result = trainer.run_training(config, sink)
     finally:
-        trainer.collate_text = original
+        batches.collate_text = original
     assert result.status == "finished", result.failure
     return [e.seconds for e in seen if isinstance(e, ev.StepLogged)], marks
 

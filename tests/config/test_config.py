@@ -1,10 +1,14 @@
 import json
+import typing
 
 import pytest
 from support import QUICKSTART_CONFIG
 
 from chroma_studio.config import (
     FIELDS,
+    FLAVOUR_REPOS,
+    FLAVOURS,
+    LORA_TARGETS,
     ConfigError,
     TrainingConfig,
     config_from_dict,
@@ -159,5 +163,41 @@ def test_the_logit_normal_scale_is_a_warning_where_it_does_nothing():
 
 
 def test_an_unknown_distribution_names_the_nearest_choice():
-    problems = validate(config_from_dict({"flow_sigma_distribution": "simpletunr"}))
-    assert any(p.key == "flow_sigma_distribution" and "simpletuner" in p.message for p in problems)
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"flow_sigma_distribution": "simpletunr"})
+    [problem] = info.value.problems
+    assert problem.key == "flow_sigma_distribution" and "Did you mean 'simpletuner'?" in problem.message
+    with pytest.raises(ConfigError, match="not one of"):
+        TrainingConfig().replace(t5_padding="zeros")
+
+
+def test_each_closed_set_is_a_literal_and_the_form_reads_its_choices():
+    assert FIELDS["model_flavour"].choices == FLAVOURS == ("base", "hd", "flash", "demo")
+    assert set(FLAVOUR_REPOS) == set(FLAVOURS) - {"demo"}
+    assert FIELDS["flux_lora_target"].choices == LORA_TARGETS
+    for key in ("model_type", "model_family", "base_model_precision", "mixed_precision", "lr_scheduler", "t5_padding"):
+        assert FIELDS[key].choices == typing.get_args(FIELDS[key].type), key
+    assert FIELDS["lora_rank"].choices is None
+
+
+def test_a_choice_set_in_code_is_still_checked():
+    config = TrainingConfig()
+    config.model.mixed_precision = "fp8"  # type: ignore[assignment]
+    [problem] = [p for p in validate(config) if p.severity == "error"]
+    assert problem.key == "mixed_precision" and "not one of bf16, fp16, no" in problem.message
+
+
+def test_replace_copies_and_leaves_the_original_alone():
+    config = TrainingConfig().replace(dataset_dirs=["/a"])
+    changed = config.replace(lora_rank="8", dataset_dirs=["/b"])
+    assert changed.lora.lora_rank == 8 and changed.data.dataset_dirs == ["/b"]
+    assert config.lora.lora_rank == 16 and config.data.dataset_dirs == ["/a"]
+    with pytest.raises(ConfigError, match="given twice"):
+        config.replace(lora_rank=8, network_rank=4)
+
+
+def test_a_file_that_is_not_an_object_is_a_clear_error(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="must be a JSON object"):
+        load_config(path)

@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from chroma_studio.gui.main_window import MainWindow
+
+pytestmark = pytest.mark.slow  # a whole training run through the window
 
 TIMEOUT = 180_000
 

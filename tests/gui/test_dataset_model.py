@@ -31,7 +31,7 @@ def make_items(count: int = ROWS) -> list[DatasetItem]:
 
 @pytest.fixture
 def model() -> DatasetModel:
-    model = DatasetModel()
+    model = DatasetModel(1024)
     model.set_items(make_items())
     return model
 
@@ -95,7 +95,7 @@ def test_resolution_changes_buckets_and_size_problems(model: DatasetModel) -> No
 @pytest.mark.parametrize("resolution", [512, 1024])
 def test_size_badges_follow_the_dataset_size_rule(resolution: int) -> None:
     sizes = [(1024, 1024), (1000, 1000), (256, 256), (255, 255), (100, 100), (4000, 300), (64, 1024), (900, 1400)]
-    model = DatasetModel()
+    model = DatasetModel(1024)
     items = [DatasetItem(Path(f"/d/{w}x{h}.png"), Path(f"/d/{w}x{h}.txt"), w, h, caption="x") for w, h in sizes]
     model.set_items(items)
     model.set_resolution(resolution)

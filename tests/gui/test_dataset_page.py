@@ -75,9 +75,10 @@ def row_of(page: DatasetPage, name: str) -> int:
 def test_drop_a_folder_on_the_empty_page_shows_its_thumbnails(page, qtbot, tmp_path):
     folder = make_dataset(tmp_path / "photos")
     assert page.stack.currentWidget() is page.drop_zone
-    with qtbot.waitSignal(page.folders_changed) as changed, qtbot.waitSignal(page.images_checked, timeout=WAIT_MS):
+    changed_signal = page.studio.dataset_folders_changed
+    with qtbot.waitSignal(changed_signal) as changed, qtbot.waitSignal(page.images_checked, timeout=WAIT_MS):
         assert drop_urls(page.drop_zone, [folder])
-    assert changed.args == [[str(folder)]]
+    assert changed.args == [[str(folder)], []]
     assert page.folders() == [str(folder)]
     assert page.stack.currentIndex() == 1
     assert page.image_count() == 5
@@ -166,11 +167,11 @@ def test_stats_panel_and_resolution(page, qtbot, tmp_path):
 
 def test_trigger_word_field(page, qtbot):
     assert page.trigger_edit.placeholderText().startswith("a rare word for your subject")
-    with qtbot.waitSignal(page.trigger_word_changed) as changed:
+    with qtbot.waitSignal(page.studio.trigger_word_changed) as changed:
         page.set_trigger_word("ohwx")
     assert changed.args == ["ohwx"]
-    assert page.trigger_word() == "ohwx"
-    with qtbot.assertNotEmitted(page.trigger_word_changed):
+    assert page.trigger_word() == "ohwx" and page.trigger_edit.text() == "ohwx"
+    with qtbot.assertNotEmitted(page.studio.trigger_word_changed):
         page.set_trigger_word("ohwx")
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from support import TINY_DEMO, copy_demo_images
 
 SCRIPT = textwrap.dedent(
@@ -29,8 +30,8 @@ SCRIPT = textwrap.dedent(
     window.show()
 
     def report():
-        if window.detect_worker is not None:
-            window.detect_worker.wait()  # the machine detection ran too
+        if window.studio.detect_worker is not None:
+            window.studio.detect_worker.wait()  # the machine detection ran too
         app.processEvents()
         heavy = ("torch", "diffusers", "transformers", "peft", "optimum", "safetensors")
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in heavy)
@@ -96,6 +97,7 @@ def test_launching_the_app_does_not_import_torch(tmp_path):
     assert set(report["engine"]) <= LIGHT_ENGINE_MODULES, f"engine modules loaded at launch: {report['engine']}"
 
 
+@pytest.mark.slow
 def test_a_whole_training_run_leaves_the_apps_process_without_torch(tmp_path):
     photos = copy_demo_images(tmp_path / "photos")
     settings = {**TINY_DEMO, "max_train_steps": 3, "trigger_word": "sks"}

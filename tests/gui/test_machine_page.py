@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from chroma_studio.gui.machine_info import GB, DeviceInfo, MachineSummary, PresetOption, describe_settings
+from chroma_studio.base.units import GiB as GB
+from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption, describe_settings
 
 
 def test_header_shows_machine_and_recommendation_and_opens_the_page(qtbot, window):
@@ -109,6 +111,7 @@ def test_the_flavour_the_recommendation_chose_is_marked_recommended(qtbot, windo
     assert marked == ["base"]  # no flavour in the recommendation: the default one
 
 
+@pytest.mark.slow
 def test_cancel_ends_a_download_stuck_on_a_stalled_connection(qtbot, window, silent_endpoint, monkeypatch):
     endpoint, connected = silent_endpoint
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # nothing can come from this endpoint anyway

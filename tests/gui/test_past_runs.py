@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from chroma_studio.base import run_folder as runs
 from chroma_studio.gui.pages.train import TrainPage
 from chroma_studio.gui.run_controller import RunController
-from chroma_studio.gui.session import ProjectSession
+from chroma_studio.gui.studio import Studio
 
 LORA_FILE = "pytorch_lora_weights.safetensors"  # the engine's final LoRA (training/export.py)
 STARTED = datetime(datetime.now().year, 11, 29, 20, 16)
@@ -44,8 +44,7 @@ def make_run(
 
 @pytest.fixture
 def page(qtbot, settings):
-    session = ProjectSession(settings)
-    page = TrainPage(session, RunController())
+    page = TrainPage(Studio(settings, detector=None))
     qtbot.addWidget(page)
     page.resize(1200, 760)
     page.show()
@@ -65,7 +64,7 @@ def test_each_past_run_says_how_far_it_went_and_when(page, tmp_path):
         make_run(tmp_path, "last-year", 200, 200, lora=True, started=STARTED.replace(year=STARTED.year - 1)),
     ]
     for run in made:
-        page.session.add_run(str(run))
+        page.studio.session.add_run(str(run))
     assert listed(page) == [
         f"last-year\nfinished, 200 steps · 29 Nov {STARTED.year - 1} 20:16",
         "by-epochs\nstopped at step 30 · 29 Nov 20:16",
@@ -83,7 +82,7 @@ def test_a_long_metrics_file_is_read_from_its_end(page, tmp_path, monkeypatch):
     with open(run / runs.METRICS, "a", encoding="utf-8") as metrics:
         metrics.write('{"step": 100001, "loss": 0.3')  # cut short by a crash
     monkeypatch.setattr(runs, "read_metrics", lambda run_dir: pytest.fail("parsed the whole metrics file"))
-    page.session.add_run(str(run))
+    page.studio.session.add_run(str(run))
     assert listed(page) == ["sks-long\nstopped at step 100000 of 200000 · 29 Nov 20:16"]
 
 
@@ -95,8 +94,8 @@ def test_a_metrics_file_without_a_whole_record_near_its_end_is_read_whole(tmp_pa
 
 
 def test_opening_a_run_from_the_list_opens_its_folder(qtbot, page, tmp_path):
-    page.session.add_run(str(make_run(tmp_path, "sks-20261129-201647", 400, 19, lora=True)))
-    page.session.add_run(str(make_run(tmp_path, "sks-20261129-203000", 1000, 1000, lora=True)))
+    page.studio.session.add_run(str(make_run(tmp_path, "sks-20261129-201647", 400, 19, lora=True)))
+    page.studio.session.add_run(str(make_run(tmp_path, "sks-20261129-203000", 1000, 1000, lora=True)))
     model = page.controller.model
     with qtbot.waitSignal(model.run_finished):
         page.runs_list.itemActivated.emit(page.runs_list.item(1))
@@ -107,7 +106,7 @@ def test_opening_a_run_from_the_list_opens_its_folder(qtbot, page, tmp_path):
 
 def test_a_resumed_run_is_listed_as_training_now(page, tmp_path, monkeypatch):
     run = make_run(tmp_path, "sks-20261129-201647", 400, 19, lora=True)
-    page.session.add_run(str(run))
+    page.studio.session.add_run(str(run))
     monkeypatch.setattr(RunController, "running", property(lambda controller: True))
     page.controller.model.output_dir = str(run)
     page.controller.run_started.emit(str(run))

@@ -97,3 +97,26 @@ def test_load_folder_reads_metrics_samples_checkpoints_and_lora(tmp_path, qtbot)
 def test_load_folder_refuses_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a training run folder"):
         RunModel().load_folder(tmp_path)
+
+
+def test_a_reopened_run_ends_with_a_real_finished_event(tmp_path, qtbot):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"max_train_steps": 10}))
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 3, "loss": 0.5, "lr": 1e-4, "sigma": [0.5], "seconds": 0.1}))
+    model = RunModel()
+    with qtbot.waitSignal(model.run_finished) as finished:
+        model.load_folder(run)
+    assert finished.args == [ev.Finished(3, str(run), None, stopped=True)]
+    assert type(model.result) is ev.Finished and model.result == finished.args[0]
+    assert model.status is ev.RunStatus.STOPPED and model.phase is ev.Phase.FINISHED
+
+
+def test_status_is_a_closed_set_and_its_signal_carries_the_name(qtbot):
+    model = RunModel()
+    assert model.status is ev.RunStatus.IDLE and not model.active
+    with qtbot.waitSignal(model.status_changed) as changed:
+        model.set_status("starting")
+    assert changed.args == ["starting"] and model.status is ev.RunStatus.STARTING and model.active
+    with pytest.raises(ValueError, match="'done' is not a valid RunStatus"):
+        model.set_status("done")

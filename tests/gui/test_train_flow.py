@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
@@ -42,6 +43,7 @@ def start_a_long_run(qtbot, window, folder: Path):
     return page, model
 
 
+@pytest.mark.slow
 def test_three_actions_from_launch_to_a_running_training(qtbot, window, demo_folder):
     assert window.current_page() == "dataset"
     assert window.header.machine.recommendation_label.text().startswith("Recommended")
@@ -70,6 +72,7 @@ def test_three_actions_from_launch_to_a_running_training(qtbot, window, demo_fol
         window.train_page.run_view.stop_button.click()
 
 
+@pytest.mark.slow
 def test_a_demo_run_shows_points_samples_and_the_finished_state(qtbot, window, demo_folder):
     window.dataset_page.set_folders([str(demo_folder)])
     window.show_page("train")
@@ -107,6 +110,7 @@ def test_a_demo_run_shows_points_samples_and_the_finished_state(qtbot, window, d
     assert "Show in folder" in export.status.text()
 
 
+@pytest.mark.slow
 def test_stop_midway_then_reopen_the_run(qtbot, window, demo_folder, monkeypatch):
     page, model = start_a_long_run(qtbot, window, demo_folder)
     with qtbot.waitSignal(model.checkpoint_saved, timeout=RUN_TIMEOUT):
@@ -171,6 +175,7 @@ def test_a_broken_dataset_shows_the_error_dialog_with_the_hint(qtbot, window, de
     assert window.current_page() == "dataset"
 
 
+@pytest.mark.slow
 def test_when_the_engine_process_dies_the_window_says_why_and_offers_to_resume(qtbot, window, demo_folder):
     page, model = start_a_long_run(qtbot, window, demo_folder)
     with qtbot.waitSignal(model.checkpoint_saved, timeout=RUN_TIMEOUT):
@@ -225,6 +230,7 @@ def test_invalid_settings_are_named_and_the_cursor_jumps_there(qtbot, window, de
     assert not learning_rate.error.isVisible() and "Resolution" not in form.summary.text()
 
 
+@pytest.mark.slow
 def test_closing_during_a_run_asks_then_stops_with_a_checkpoint(qtbot, window, demo_folder, monkeypatch):
     window.dataset_page.set_folders([str(demo_folder)])
     window.session.update(max_train_steps=400, validation_steps=0)
@@ -242,6 +248,7 @@ def test_closing_during_a_run_asks_then_stops_with_a_checkpoint(qtbot, window, d
     assert not window.isVisible()
 
 
+@pytest.mark.slow
 def test_closing_again_while_it_saves_offers_to_quit_at_once(qtbot, window, demo_folder, monkeypatch):
     page, model = start_a_long_run(qtbot, window, demo_folder)
     asked = []
@@ -256,6 +263,7 @@ def test_closing_again_while_it_saves_offers_to_quit_at_once(qtbot, window, demo
     assert page.failure_dialog is None or not page.failure_dialog.isVisible()  # ended on purpose: no failure
 
 
+@pytest.mark.slow
 def test_stop_ends_a_run_stuck_before_its_first_step(qtbot, window, demo_folder, silent_endpoint, monkeypatch):
     endpoint, connected = silent_endpoint
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # nothing can come from this endpoint anyway

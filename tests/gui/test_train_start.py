@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from test_train_flow import RUN_TIMEOUT, drop_folder
@@ -66,6 +67,7 @@ def test_only_damaged_images_get_the_no_images_notice(qtbot, window, tmp_path):
     notice.accept()
 
 
+@pytest.mark.slow
 def test_the_big_button_says_it_puts_back_the_recommended_settings(qtbot, window, demo_folder):
     page = window.dataset_page
     with qtbot.waitSignal(page.images_loaded, timeout=WAIT_MS):
@@ -106,6 +108,7 @@ def test_the_big_button_says_it_puts_back_the_recommended_settings(qtbot, window
     assert model.status in ("stopped", "finished")
 
 
+@pytest.mark.slow
 def test_no_trigger_word_is_a_note_and_the_run_starts(qtbot, window, demo_folder):
     with qtbot.waitSignal(window.dataset_page.images_loaded, timeout=WAIT_MS):
         window.dataset_page.set_folders([str(demo_folder)])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from PySide6.QtCore import QCoreApplication
 from support import TINY_DEMO, copy_demo_images
 
 from chroma_studio.config import config_from_dict
 from chroma_studio.gui import worker as worker_module
-from chroma_studio.gui.worker import CallWorker, TrainingWorker
+from chroma_studio.gui.worker import CallWorker, ExportWorker, TrainingWorker
+from chroma_studio.protocol import events as ev
+from chroma_studio.protocol.jobs import ExportFormat, ExportJob, TrainJob
 
 
 def test_a_failed_run_reports_failed_then_finishes_and_its_thread_ends(qtbot, tmp_path):
@@ -24,9 +27,9 @@ def test_a_failed_run_reports_failed_then_finishes_and_its_thread_ends(qtbot, tm
         assert thread in worker_module.running_threads() or thread.isFinished()
     assert thread.wait(10_000) and not work.is_running()
     assert thread not in worker_module.running_threads()
-    kinds = [type(e).__name__ for e in events]
-    assert kinds[-1] == "Failed" and "No usable images" in events[-1].message
-    assert finished.args[0].status == "failed"
+    assert isinstance(events[-1], ev.Failed) and "No usable images" in events[-1].message
+    assert finished.args[0].status is ev.RunStatus.FAILED
+    assert work.job == TrainJob(config.to_dict())
 
 
 def test_call_worker_reports_an_exception(qtbot):
@@ -45,6 +48,7 @@ def test_call_worker_reports_an_exception(qtbot):
     assert work.thread() is QCoreApplication.instance().thread()
 
 
+@pytest.mark.slow
 def test_a_stop_given_before_the_engine_process_is_up_still_ends_the_run(qtbot, tmp_path):
     config = config_from_dict(
         {
@@ -62,5 +66,9 @@ def test_a_stop_given_before_the_engine_process_is_up_still_ends_the_run(qtbot, 
         work.start()
     work.wait()
     assert finished.args[0].status == "stopped"
-    assert not [e for e in events if type(e).__name__ == "StepLogged"]
-    assert type(events[-1]).__name__ == "Finished" and events[-1].stopped
+    assert not [e for e in events if isinstance(e, ev.StepLogged)]
+    assert isinstance(events[-1], ev.Finished) and events[-1].stopped
+
+
+def test_an_export_worker_sends_an_export_job():
+    assert ExportWorker("/runs/x", 4, "kohya").job == ExportJob("/runs/x", 4, ExportFormat.KOHYA)

@@ -44,6 +44,7 @@ def scaled_lora_bytes(kind: str, target: str, rank: int, tokens: act.TokenCounts
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["double", "single"])
 @pytest.mark.parametrize("target", ["all+ffs", "context"])
 def test_lora_adds_an_fp32_copy_of_each_adapted_input(plain, kind, target):
@@ -65,6 +66,7 @@ def test_quanto_saves_the_inputs_of_its_linears(plain, kind):
     assert measured.saved_bytes - base.saved_bytes == pytest.approx(per_token * tokens, rel=0.03)
 
 
+@pytest.mark.slow
 def test_vae_encode_and_decode_scale_with_pixels():
     assert measure_vae(64, decode=False) == pytest.approx(act.VAE_ENCODE_PER_PIXEL * 64 * 64, rel=0.05)
     assert measure_vae(64, decode=True) == pytest.approx(act.VAE_DECODE_PER_PIXEL * 64 * 64, rel=0.05)

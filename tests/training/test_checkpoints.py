@@ -2,10 +2,12 @@
 
 import errno
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from chroma_studio.base.run_folder import RunFolder
 from chroma_studio.protocol import events as ev
 from chroma_studio.protocol.control import TrainingControl
 from chroma_studio.training import checkpoint as ckpt
@@ -62,7 +64,7 @@ def test_an_unwritable_output_folder_is_named(make_config, events, tmp_path):
 def test_checkpoints_are_pruned_to_the_limit(make_config):
     config = make_config(max_train_steps=5, checkpointing_steps=1, checkpoints_total_limit=2)
     run_training(config)
-    assert [step for step, _ in ckpt.checkpoint_dirs(config.run.output_dir)] == [4, 5]
+    assert [step for step, _ in RunFolder(config.run.output_dir).checkpoints()] == [4, 5]
 
 
 def test_a_damaged_checkpoint_is_refused_with_advice(make_config, tmp_path):
@@ -128,10 +130,10 @@ def test_what_a_save_cut_short_left_behind_is_cleared_and_a_swapped_out_copy_put
     (root / "step_2").rename(root / ".old.step_2")
     (root / ".step_2.tmp").mkdir()  # and a finished step 2 that is there as well
     (root / ".step_2.tmp" / "lora.safetensors").write_bytes(b"\0")
-    ckpt.shutil.copytree(root / ".old.step_2", root / "step_2")
-    ckpt.sweep_partial_checkpoints(root)
+    shutil.copytree(root / ".old.step_2", root / "step_2")
+    RunFolder(config.run.output_dir).sweep_partial_checkpoints()
     assert sorted(p.name for p in root.iterdir()) == ["step_1", "step_2"]
-    assert [step for step, _ in ckpt.checkpoint_dirs(config.run.output_dir)] == [1, 2]
+    assert [step for step, _ in RunFolder(config.run.output_dir).checkpoints()] == [1, 2]
 
 
 def test_a_save_sweeps_first(make_config):

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from safetensors import safe_open
 from support import QUICKSTART_CONFIG
 
@@ -91,6 +92,7 @@ def _wait_for_step(proc: subprocess.Popen, metrics: Path, step: int, timeout: fl
     raise AssertionError(f"step {step} not reached")
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_with_a_checkpoint(make_config, tmp_path):
     config = make_config(max_train_steps=100_000, validation_steps=0)
     path = tmp_path / "config.json"
@@ -106,6 +108,7 @@ def test_ctrl_c_stops_cleanly_with_a_checkpoint(make_config, tmp_path):
     assert (Path(config.run.output_dir) / "pytorch_lora_weights.safetensors").is_file()
 
 
+@pytest.mark.slow
 def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(make_config, tmp_path):
     config = make_config(max_train_steps=100_000, checkpointing_steps=3, checkpoints_total_limit=2)
     path = tmp_path / "config.json"

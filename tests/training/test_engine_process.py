@@ -14,7 +14,10 @@ from support import engine_processes
 from chroma_studio.base.run_folder import checkpoint_dirs
 from chroma_studio.protocol import events as ev
 from chroma_studio.protocol import remote
+from chroma_studio.protocol.jobs import ExportFormat, ExportJob, TrainJob
 from chroma_studio.protocol.remote import RemoteControl, child_command, describe_exit, run_in_process
+
+pytestmark = pytest.mark.slow  # whole runs in the engine process
 
 RUN_STEPS = 400  # far more than any test waits for: each one stops the run itself
 
@@ -34,7 +37,7 @@ def test_a_run_in_its_own_process_sends_the_same_events_and_obeys_every_command(
         elif isinstance(event, ev.SampleReady) and event.step > 0:
             control.stop()
 
-    result = run_in_process({"job": "train", "config": config.to_dict()}, sink, control)
+    result = run_in_process(TrainJob(config.to_dict()), sink, control)
 
     # The process runs on while commands travel, so "after step N" means at the next step boundary.
     assert isinstance(result, ev.RunResult) and result.status == "stopped" and result.step >= 2
@@ -65,7 +68,7 @@ def test_a_run_killed_by_the_system_ends_with_a_failure_that_says_so(make_config
             for child in engine_processes():
                 child.kill()  # SIGKILL, as the out-of-memory killer sends
 
-    result = run_in_process({"job": "train", "config": config.to_dict()}, sink)
+    result = run_in_process(TrainJob(config.to_dict()), sink)
 
     assert result.status == "failed" and result.step >= 2
     failure = events.of(ev.Failed)[-1]
@@ -79,7 +82,7 @@ def test_a_run_killed_by_the_system_ends_with_a_failure_that_says_so(make_config
 
 def test_a_resumed_run_killed_before_its_first_new_checkpoint_still_offers_resume(make_config, events):
     config = make_config(max_train_steps=2, checkpointing_steps=1)
-    assert run_in_process({"job": "train", "config": config.to_dict()}, lambda e: None).status == "finished"
+    assert run_in_process(TrainJob(config.to_dict()), lambda e: None).status == "finished"
     again = make_config(max_train_steps=RUN_STEPS, resume_from_checkpoint="latest")
 
     def sink(event):
@@ -88,7 +91,7 @@ def test_a_resumed_run_killed_before_its_first_new_checkpoint_still_offers_resum
             for child in engine_processes():
                 child.kill()
 
-    result = run_in_process({"job": "train", "config": again.to_dict()}, sink)
+    result = run_in_process(TrainJob(again.to_dict()), sink)
     assert result.status == "failed" and not events.of(ev.CheckpointSaved)
     assert "Resume continues from it" in events.of(ev.Failed)[-1].hint  # the checkpoints on disk count
 
@@ -102,7 +105,7 @@ def test_a_run_ended_by_the_app_is_stopped_not_failed(make_config, events):
         if isinstance(event, ev.StepLogged) and event.step == 2:
             control.kill()
 
-    result = run_in_process({"job": "train", "config": config.to_dict()}, sink, control)
+    result = run_in_process(TrainJob(config.to_dict()), sink, control)
     assert result.status == "stopped" and 2 <= result.step < RUN_STEPS
     assert not events.of(ev.Failed)
     assert events.of(ev.Finished)[-1].stopped
@@ -113,7 +116,7 @@ def test_when_the_app_goes_away_the_process_stops_with_a_checkpoint(make_config)
     config = make_config(max_train_steps=RUN_STEPS)
     pipe = subprocess.PIPE
     process = subprocess.Popen(child_command(), stdin=pipe, stdout=pipe, stderr=pipe)
-    process.stdin.write(json.dumps({"job": "train", "config": config.to_dict()}).encode() + b"\n")
+    process.stdin.write(json.dumps(TrainJob(config.to_dict()).to_message()).encode() + b"\n")
     process.stdin.flush()
     for line in process.stdout:
         if json.loads(line)["type"] == "StepLogged":
@@ -136,7 +139,7 @@ def test_a_child_that_dies_after_saying_how_it_ended_is_taken_at_its_word(monkey
         "os._exit(3)\n"
     )
     monkeypatch.setattr(remote, "child_command", lambda: [sys.executable, str(script)])
-    result = run_in_process({"job": "train", "config": {"output_dir": str(tmp_path)}}, events)
+    result = run_in_process(TrainJob({"output_dir": str(tmp_path)}), events)
     assert result == ev.RunResult("finished", 5, str(tmp_path), finished.lora_path)
     assert events == [finished]  # no failure added after the fact
 
@@ -152,14 +155,14 @@ def test_a_child_that_lingers_after_its_result_does_not_hold_the_caller(monkeypa
     monkeypatch.setattr(remote, "child_command", lambda: [sys.executable, str(script)])
     monkeypatch.setattr(remote, "EXIT_WAIT_S", 1)
     started = time.monotonic()
-    assert run_in_process({"job": "export"}, lambda e: None) == "done"
+    assert run_in_process(ExportJob(str(tmp_path)), lambda e: None) == "done"
     assert time.monotonic() - started < 20
 
 
 def test_a_failed_export_reports_the_engines_message_and_hint(tmp_path, events):
     run_dir = tmp_path / "not-a-run"
     run_dir.mkdir()
-    result = run_in_process({"job": "export", "run_dir": str(run_dir), "step": None, "format": "diffusers"}, events)
+    result = run_in_process(ExportJob(str(run_dir)), events)
     assert result is None
     (failure,) = events.of(ev.Failed)
     assert str(run_dir) in failure.message and "has no checkpoints" in failure.message
@@ -168,10 +171,8 @@ def test_a_failed_export_reports_the_engines_message_and_hint(tmp_path, events):
 
 def test_an_export_in_its_own_process_returns_the_written_file(make_config):
     config = make_config(max_train_steps=2, checkpointing_steps=1)
-    assert run_in_process({"job": "train", "config": config.to_dict()}, lambda e: None).status == "finished"
-    written = run_in_process(
-        {"job": "export", "run_dir": config.run.output_dir, "step": 1, "format": "kohya"}, lambda e: None
-    )
+    assert run_in_process(TrainJob(config.to_dict()), lambda e: None).status == "finished"
+    written = run_in_process(ExportJob(config.run.output_dir, 1, ExportFormat.KOHYA), lambda e: None)
     assert Path(written).is_file() and Path(written).parent == Path(config.run.output_dir)
     assert Path(written).name == "chroma_lora_kohya_step_1.safetensors"
 
@@ -190,15 +191,15 @@ def test_an_export_in_its_own_process_returns_the_written_file(make_config):
     ],
 )
 def test_describe_exit_names_the_likely_cause(code, words):
-    failure = describe_exit(code, ["last line of output"], job="train", checkpoint_kept=False)
+    failure = describe_exit(code, ["last line of output"], training=True, checkpoint_kept=False)
     assert words in failure.message + failure.hint
     assert failure.traceback == "last line of output"
     assert "Resume" not in failure.hint
-    assert "Resume continues" in describe_exit(code, [], job="train", checkpoint_kept=True).hint
+    assert "Resume continues" in describe_exit(code, [], training=True, checkpoint_kept=True).hint
 
 
 def test_describe_exit_gives_training_advice_only_for_training():
-    train = describe_exit(-9, [], job="train")
-    download = describe_exit(-9, [], job="prepare")
+    train = describe_exit(-9, [], training=True)
+    download = describe_exit(-9, [], training=False)
     assert "training process" in train.message and "quantization" in train.hint
     assert "background process" in download.message and "quantization" not in download.hint

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import psutil
 
+from chroma_studio.base.run_folder import LOCK, RunFolder
 from chroma_studio.protocol import events as ev
-from chroma_studio.training.runlock import LOCK_NAME, RunLock
 from chroma_studio.training.trainer import run_training
 
 
 def write_lock(folder: Path, pid: int, started: float) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / LOCK_NAME).write_text(json.dumps({"pid": pid, "started": started}))
+    (folder / LOCK).write_text(json.dumps({"pid": pid, "started": started}))
 
 
 def test_a_folder_in_use_by_a_live_training_is_refused_with_its_process_named(make_config, events):
@@ -32,7 +32,7 @@ def test_a_folder_in_use_by_a_live_training_is_refused_with_its_process_named(ma
     failure = events.of(ev.Failed)[-1]
     assert f"process {other.pid}" in failure.message and config.run.output_dir in failure.message
     assert "wait a moment" in failure.hint and not failure.traceback
-    assert (Path(config.run.output_dir) / LOCK_NAME).exists()  # still the other one's
+    assert (Path(config.run.output_dir) / LOCK).exists()  # still the other one's
     assert not (Path(config.run.output_dir) / "checkpoints").exists()
 
 
@@ -42,15 +42,15 @@ def test_the_lock_of_an_ended_process_is_taken_over_and_released_at_the_end(make
     ended.wait()
     write_lock(Path(config.run.output_dir), ended.pid, 1.0)
     assert run_training(config).status == "finished"
-    assert not (Path(config.run.output_dir) / LOCK_NAME).exists()
+    assert not (Path(config.run.output_dir) / LOCK).exists()
 
 
 def test_a_reused_pid_does_not_count_as_the_owner(tmp_path):
     me = psutil.Process()
     parent = me.parent()  # alive, but not the process that wrote the lock (other start time)
     write_lock(tmp_path, parent.pid, parent.create_time() - 1000)
-    lock = RunLock(tmp_path)
+    lock = RunFolder(tmp_path).lock()
     lock.acquire()
-    assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == me.pid
+    assert json.loads((tmp_path / LOCK).read_text())["pid"] == me.pid
     lock.release()
-    assert not (tmp_path / LOCK_NAME).exists()
+    assert not (tmp_path / LOCK).exists()

@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from chroma_studio.base.run_folder import LORA_FILE
 from chroma_studio.protocol import events as ev
 from chroma_studio.protocol.control import TrainingControl
-from chroma_studio.training.export import LORA_FILENAME
 from chroma_studio.training.trainer import run_training
 
 
@@ -50,7 +50,7 @@ def test_a_demo_run_writes_everything_a_run_leaves(make_config, events):
     assert not (out / ".chroma-studio.lock").exists()
 
     finished = events.of(ev.Finished)[-1]
-    assert finished.lora_path == str(out / LORA_FILENAME) and not finished.stopped
+    assert finished.lora_path == str(out / LORA_FILE) and not finished.stopped
     with safe_open(finished.lora_path, "pt") as f:
         keys = set(f.keys())
         meta = f.metadata()

@@ -192,7 +192,7 @@ class DatasetStats:
     caption_unreadable: int = 0  # usable images whose caption cannot be read: training leaves them out too
     smallest: tuple[int, int] | None = None
     median: tuple[int, int] | None = None
-    resolution: int = 1024
+    resolution: int = 0  # the training resolution the figures are for (0: none computed yet)
     buckets: dict[tuple[int, int], int] = field(default_factory=dict)  # most used first
     captioned: int = 0  # usable images with a non-empty, readable caption
     trigger_word: str = ""
@@ -212,7 +212,7 @@ def compute_stats(
     """Figures for the stats panel; ``kinds[i]`` are the problem kinds of ``items[i]``."""
     usable = [item for item in items if item.usable]
     by_pixels = sorted(usable, key=lambda item: item.pixels)
-    buckets = Counter(item.bucket(resolution) for item in usable if item.trains)
+    buckets = Counter(bucket for item in usable if item.trains and (bucket := item.bucket(resolution)))
     captioned = [item for item in usable if item.has_caption and not item.caption_error]
     with_trigger = sum(1 for item in captioned if trigger_word and contains_word(item.caption or "", trigger_word))
     problems = Counter(kind for item_kinds in kinds for kind in item_kinds)

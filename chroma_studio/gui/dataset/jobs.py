@@ -3,6 +3,11 @@
 Each ``*_work`` returns a ``work(progress, should_stop)`` callable that runs on a pool thread
 and touches no widget. A stopped scan still hands back what it found (``cancelled`` set); a
 stopped caption job has put every caption back and hands back no edit.
+
+The image check decodes and hashes every file with Python and Pillow code. On a thread of the
+app's process it would take turns with the GUI thread for the interpreter lock and the grid
+would stutter, so it runs as a ``DatasetCheckJob`` in the engine process (``protocol.remote``),
+which shares nothing with the window: progress comes back as events, a cancel stops it there.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from chroma_studio.dataset import (
     scan_folders,
 )
 from chroma_studio.gui.background_jobs import Progress, ShouldStop, Work
-from chroma_studio.gui.dataset.check_process import check_findings
 from chroma_studio.gui.dataset.items import DatasetItem, findings_by_path, items_from_scan
+from chroma_studio.protocol import events
+from chroma_studio.protocol.jobs import DatasetCheckJob
+from chroma_studio.protocol.remote import RemoteControl, run_in_process, stop_when
 
 CaptionState = tuple[Path, str | None, str]  # caption path, text (None: no file), why unreadable ("")
 
@@ -82,14 +89,33 @@ def scan_work(folders: Sequence[str]) -> Work:
 
 
 def check_work(folders: Sequence[str], resolution: int) -> Work:
-    """Decode and hash every image (in a process of its own): damaged files and duplicates, as
-    image path -> {kind: message}."""
-    folders = list(folders)
+    """Decode and hash every image (in the engine process): damaged files and duplicates, as
+    image path -> {kind: message}. A cancelled check hands back what it found until then."""
+    job = DatasetCheckJob(tuple(folders), resolution)
 
     def work(progress: Progress, should_stop: ShouldStop) -> dict[Path, dict[str, str]]:
-        return findings_by_path(check_findings(folders, resolution, progress, should_stop))
+        return findings_by_path(check_in_engine_process(job, progress, should_stop).findings)
 
     return work
+
+
+def check_in_engine_process(job: DatasetCheckJob, progress: Progress, should_stop: ShouldStop) -> events.DatasetChecked:
+    """Run ``job`` in the engine process; raises RuntimeError with the engine's message when it fails."""
+    failures: list[events.Failed] = []
+
+    def sink(event: events.Event) -> None:
+        match event:
+            case events.Progress(done=done, total=total):
+                progress(done, total)
+            case events.Failed():
+                failures.append(event)
+
+    control = RemoteControl()
+    with stop_when(should_stop, control):
+        result = run_in_process(job, sink, control)
+    if isinstance(result, events.DatasetChecked):
+        return result
+    raise RuntimeError(failures[-1].message if failures else "the image check ended without a result")
 
 
 def caption_work(action: CaptionAction) -> Work:

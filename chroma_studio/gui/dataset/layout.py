@@ -48,11 +48,11 @@ TRIGGER_PLACEHOLDER = "a rare word for your subject, like sks"
 
 
 class DatasetLayout(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, resolution: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runner = JobRunner(parent=self)
         self.loader = ThumbnailLoader(parent=self)
-        self.model = DatasetModel(self)
+        self.model = DatasetModel(resolution, self)
         self.filter_model = DatasetFilterModel(self)
         self.filter_model.setSourceModel(self.model)
         self.caption_actions = CaptionActions(self.runner, self)

@@ -40,20 +40,19 @@ class DatasetLoading(QObject):
         self._model = model
         self._thumbnails = thumbnails
         self._folders: list[str] = []
-        self._resolution = 1024
         self._scan_job: Job | None = None
         self._check_job: Job | None = None
         runner.finished.connect(self._on_runner_finished)
         runner.failed.connect(self._on_runner_failed)
 
-    def load(self, folders: list[str], resolution: int) -> None:
+    def load(self, folders: list[str]) -> None:
         for job in (self._scan_job, self._check_job):
             if job is not None:
                 self._runner.cancel(job)
         self._scan_job = self._check_job = None
         self._thumbnails.clear()
         self._model.clear()
-        self._folders, self._resolution = list(folders), resolution
+        self._folders = list(folders)
         if self._folders:
             self.status_changed.emit("Looking for images…")
             self._scan_job = self._runner.start("scan", "Looking for images and captions…", scan_work(self._folders))
@@ -100,7 +99,8 @@ class DatasetLoading(QObject):
             self._report_problems(outcome)
             if outcome.items:
                 label = "Checking images for damage and duplicates…"
-                self._check_job = self._runner.start("check", label, check_work(self._folders, self._resolution))
+                work = check_work(self._folders, self._model.resolution())
+                self._check_job = self._runner.start("check", label, work)
             else:
                 self.status_changed.emit(NO_IMAGES)
         self.loaded.emit(len(outcome.items))

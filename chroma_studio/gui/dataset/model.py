@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from enum import IntEnum
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt
+from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QObject, QPersistentModelIndex, QSize, Qt
 
 from chroma_studio.gui.dataset.items import (
     DatasetItem,
@@ -41,13 +41,15 @@ class DatasetRole(IntEnum):
 
 
 class DatasetModel(QAbstractListModel):
-    def __init__(self, parent: QObject | None = None) -> None:
+    """The rows at a training ``resolution``: the project's, which the owner passes on when it changes."""
+
+    def __init__(self, resolution: int, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[DatasetItem] = []
         self._rows_by_path: dict[Path, int] = {}
         self._rows_by_caption: dict[Path, list[int]] = {}
         self._kinds: list[tuple[str, ...] | None] = []
-        self._resolution = 1024
+        self._resolution = int(resolution)
         self._trigger_word = ""
 
     # -- Qt model interface --------------------------------------------------------------------
@@ -59,9 +61,9 @@ class DatasetModel(QAbstractListModel):
             return Qt.ItemFlag.NoItemFlags
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
 
-    def roleNames(self) -> dict[int, bytes]:
+    def roleNames(self) -> dict[int, QByteArray]:
         names = super().roleNames()
-        names.update({int(role): role.name.lower().encode() for role in DatasetRole})
+        names.update({int(role): QByteArray(role.name.lower().encode()) for role in DatasetRole})
         return names
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:

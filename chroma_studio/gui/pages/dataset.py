@@ -6,6 +6,9 @@ and the bulk caption edits with undo and redo (Ctrl+Z, Ctrl+Shift+Z) above it. S
 image check, bulk edits, undo and redo run in the background with progress and Cancel (a
 cancelled scan shows what it found; a cancelled caption job changes nothing); thumbnails decode
 on their own pool. Call ``shutdown()`` before the page goes away: it waits for that work to end.
+
+The folders, the trigger word and the resolution are the Studio's: the page shows them, changes
+them through it, and follows its signals; it tells the Studio how many images can train.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from chroma_studio.gui.dataset.jobs import CaptionState
 from chroma_studio.gui.dataset.layout import DatasetLayout
 from chroma_studio.gui.dataset.loading import DatasetLoading
 from chroma_studio.gui.dataset.model import DatasetRole
+from chroma_studio.gui.studio import Studio
 from chroma_studio.gui.widgets.drop_zone import dropped_paths, folders_for_paths
 
 log = logging.getLogger(__name__)
@@ -34,24 +38,23 @@ TRIGGER_HINT = "Optional. Not added to captions for you: type it, then use <i>Ad
 
 
 class DatasetPage(DatasetLayout):
-    folders_changed = Signal(list)  # list[str]: the dataset folders, absolute
-    trigger_word_changed = Signal(str)
     images_loaded = Signal(int)  # a scan ended: the number of images now shown
     images_checked = Signal()  # the image check (damage, duplicates) ended, or was cancelled
-    # (images that train, or None while the folders are being scanned; image files found)
-    usable_images_changed = Signal(object, int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._folders: list[str] = []
+    def __init__(self, studio: Studio, parent: QWidget | None = None) -> None:
+        super().__init__(studio.resolution, parent)
+        self.studio = studio
         self._history_outdated = False  # a folder was removed: its undo steps go when no job runs
         self.loading = DatasetLoading(self.runner, self.model, self.loader, self)
         self._stats_timer = QTimer(self, singleShot=True, interval=STATS_DELAY_MS)
         self._stats_timer.timeout.connect(self._on_stats_timer_timeout)
         self.setAcceptDrops(True)  # a drop anywhere on the page adds folders
         self._connect()
+        self.trigger_edit.setText(studio.trigger_word)
         self._show_folders()
         self._on_stats_timer_timeout()
+        if studio.dataset_folders:
+            self.rescan()
 
     def _connect(self) -> None:
         self.drop_zone.paths_dropped.connect(self.add_paths)
@@ -94,44 +97,53 @@ class DatasetPage(DatasetLayout):
         self.loading.checked.connect(self._on_loading_checked)
         self.loading.status_changed.connect(self._on_loading_status_changed)
         self.loading.message_posted.connect(self.message_bar.show_message)
+        self.studio.dataset_folders_changed.connect(self._on_studio_dataset_folders_changed)
+        self.studio.trigger_word_changed.connect(self._on_studio_trigger_word_changed)
+        self.studio.resolution_changed.connect(self._on_studio_resolution_changed)
 
-    # -- the interface of the main window ----------------------------------------------------------
+    # -- the interface of the main window (and of tests): the Studio's dataset --------------------------
     def folders(self) -> list[str]:
-        return list(self._folders)
+        return self.studio.dataset_folders
 
     def set_folders(self, folders: Iterable[str]) -> None:
-        """Use these dataset folders (absolute paths, each once) and scan them."""
-        normal = list(dict.fromkeys(str(Path(f).expanduser().absolute()) for f in folders))
-        if normal == self._folders:
-            return
-        if set(self._folders) - set(normal):
+        """Use these dataset folders (made absolute, each once); the page scans them when they change."""
+        self.studio.set_dataset_folders(list(folders))
+
+    def add_folders(self, folders: Iterable[str]) -> None:
+        self.studio.add_dataset_folders(list(folders))
+
+    def remove_folder(self, folder: str) -> None:
+        self.studio.remove_dataset_folder(folder)
+
+    def trigger_word(self) -> str:
+        return self.studio.trigger_word
+
+    def set_trigger_word(self, word: str) -> None:
+        self.studio.set_trigger_word(word)
+
+    def resolution(self) -> int:
+        return self.studio.resolution
+
+    def set_resolution(self, resolution: int) -> None:
+        """The training resolution: for the training shapes and the 'smaller than' badges."""
+        self.studio.set_resolution(resolution)
+
+    def _on_studio_dataset_folders_changed(self, _folders: list[str], removed: list[str]) -> None:
+        if removed:
             # Undo must not change captions in a folder that is no longer shown (the same file
             # name may be in the new one): the history of the old folders goes.
             self._history_outdated = True
             self._forget_outdated_history()
-        self._folders = normal
         self._show_folders()
-        self.folders_changed.emit(list(normal))
         self.rescan()
 
-    def add_folders(self, folders: Iterable[str]) -> None:
-        self.set_folders([*self._folders, *folders])
+    def _on_studio_trigger_word_changed(self, word: str) -> None:
+        if self.trigger_edit.text().strip() != word:  # set elsewhere (a project opened), not typed here
+            self.trigger_edit.setText(word)
+        self.model.set_trigger_word(word)
+        self._stats_timer.start()  # the hint follows the word even with no images to change
 
-    def remove_folder(self, folder: str) -> None:
-        self.set_folders([f for f in self._folders if f != folder])
-
-    def trigger_word(self) -> str:
-        return self.trigger_edit.text().strip()
-
-    def set_trigger_word(self, word: str) -> None:
-        if word.strip() != self.trigger_word():
-            self.trigger_edit.setText(word.strip())
-
-    def resolution(self) -> int:
-        return self.model.resolution()
-
-    def set_resolution(self, resolution: int) -> None:
-        """The training resolution: for the training shapes and the 'smaller than' badges."""
+    def _on_studio_resolution_changed(self, resolution: int) -> None:
         self.model.set_resolution(resolution)
         self._on_selection_current_changed(self.grid.currentIndex())
 
@@ -157,9 +169,8 @@ class DatasetPage(DatasetLayout):
 
     # -- folders and scanning ----------------------------------------------------------------------------
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Choose a folder of images", self._folders[-1] if self._folders else ""
-        )
+        folders = self.studio.dataset_folders
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder of images", folders[-1] if folders else "")
         if folder:
             self.add_folders([folder])
 
@@ -177,9 +188,10 @@ class DatasetPage(DatasetLayout):
         """Scan the folders again; the image check follows."""
         self.editor.set_item(None, None)
         self.message_bar.clear()
-        self.stack.setCurrentIndex(1 if self._folders else 0)
-        self.loading.load(self._folders, self.resolution())
-        self.usable_images_changed.emit(None if self.loading.is_loading() else 0, 0)
+        folders = self.studio.dataset_folders
+        self.stack.setCurrentIndex(1 if folders else 0)
+        self.loading.load(folders)
+        self.studio.set_dataset_images(None if self.loading.is_loading() else 0, 0)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if dropped_paths(event.mimeData()):
@@ -208,14 +220,15 @@ class DatasetPage(DatasetLayout):
         self.grid.viewport().update()
 
     def _show_folders(self) -> None:
-        names = [Path(f).name or f for f in self._folders]
+        folders = self.studio.dataset_folders
+        names = [Path(f).name or f for f in folders]
         self.folders_button.setText(f"Folder: {names[0]}" if len(names) == 1 else f"{len(names)} folders")
-        self.folders_button.setToolTip("\n".join(self._folders))
-        self.folders_button.setVisible(bool(self._folders))
-        self.add_folder_button.setVisible(bool(self._folders))
+        self.folders_button.setToolTip("\n".join(folders))
+        self.folders_button.setVisible(bool(folders))
+        self.add_folder_button.setVisible(bool(folders))
         menu = self.folders_menu
         menu.clear()
-        for folder in self._folders:
+        for folder in folders:
             menu.addAction(f"Remove {folder}").triggered.connect(partial(self.remove_folder, folder))
         menu.addSeparator()
         menu.addAction("Scan again").triggered.connect(self.rescan)
@@ -267,9 +280,7 @@ class DatasetPage(DatasetLayout):
 
     # -- trigger word, filter, stats -----------------------------------------------------------------------
     def _on_trigger_edit_text_changed(self, text: str) -> None:
-        self.model.set_trigger_word(text)
-        self._stats_timer.start()  # the hint follows the word even with no images to change
-        self.trigger_word_changed.emit(text.strip())
+        self.studio.set_trigger_word(text)
 
     def _on_trigger_hint_link_activated(self, _link: str) -> None:
         self.open_bulk_dialog("add-trigger", rows=range(self.model.rowCount()))
@@ -287,7 +298,7 @@ class DatasetPage(DatasetLayout):
         self._show_trigger_hint(stats)
         self.set_problem_counts(stats)
         self._update_selection_label()
-        self.usable_images_changed.emit(self.usable_image_count(), self.image_count())
+        self.studio.set_dataset_images(self.usable_image_count(), self.image_count())
 
     def _show_trigger_hint(self, stats: DatasetStats) -> None:
         usable = stats.images - stats.unusable

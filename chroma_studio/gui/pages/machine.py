@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
@@ -25,11 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chroma_studio.base.units import format_amount, format_bytes
 from chroma_studio.config import FIELDS, FLAVOUR_REPOS, ConfigError
-from chroma_studio.gui.machine_info import MachineSummary, describe_settings, format_gb
-from chroma_studio.gui.session import ProjectSession
-from chroma_studio.gui.widgets.run_view import format_bytes, show_progress
+from chroma_studio.gui.machine_info import MachineSummary, describe_settings
+from chroma_studio.gui.studio import Studio
+from chroma_studio.gui.widgets.run_view import show_progress
 from chroma_studio.gui.worker import ModelDownloadWorker, connect_worker
+from chroma_studio.protocol.events import Event, Failed, Finished, PhaseChanged, Progress
 
 logger = logging.getLogger(__name__)
 
@@ -47,13 +50,11 @@ SHUTDOWN_WAIT_MS = 5_000  # how long closing the window waits for a cancelled do
 
 class MachinePage(QWidget):
     recommendation_applied = Signal()
-    detect_requested = Signal()
     download_finished = Signal()
 
-    def __init__(self, session: ProjectSession, parent: QWidget | None = None) -> None:
+    def __init__(self, studio: Studio, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.session = session
-        self.summary: MachineSummary | None = None
+        self.studio = studio
         self.download_worker: ModelDownloadWorker | None = None
         body = QWidget()
         layout = QVBoxLayout(body)
@@ -67,8 +68,12 @@ class MachinePage(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        session.config_changed.connect(self._on_session_config_changed)
-        self._on_session_config_changed()
+        studio.config_changed.connect(self._on_studio_config_changed)
+        studio.machine_detected.connect(self._on_studio_machine_detected)
+        studio.machine_detection_failed.connect(self._on_studio_machine_detection_failed)
+        self._on_studio_config_changed()
+        if studio.summary is not None:
+            self._on_studio_machine_detected(studio.summary)
 
     # -- layout ----------------------------------------------------------------------------
     def _build_machine_box(self) -> QGroupBox:
@@ -79,7 +84,7 @@ class MachinePage(QWidget):
         self.notes_label.setWordWrap(True)
         self.notes_label.setObjectName("hintLabel")
         self.detect_button = QPushButton("Detect again")
-        self.detect_button.clicked.connect(self.detect_requested)
+        self.detect_button.clicked.connect(self.studio.detect_machine)
         layout = QVBoxLayout(box)
         layout.addLayout(self.devices_grid)
         layout.addWidget(self.ram_label)
@@ -98,7 +103,7 @@ class MachinePage(QWidget):
         self.estimate_label.setObjectName("hintLabel")
         self.apply_button = QPushButton("Use these settings")
         self.apply_button.setEnabled(False)
-        self.apply_button.clicked.connect(self.recommendation_applied)
+        self.apply_button.clicked.connect(self._on_apply_button_clicked)
         layout = QVBoxLayout(box)
         layout.addWidget(self.recommendation_label)
         layout.addWidget(self.reasons_label)
@@ -169,22 +174,22 @@ class MachinePage(QWidget):
         return box
 
     # -- machine ---------------------------------------------------------------------------
-    def set_summary(self, summary: MachineSummary) -> None:
-        self.summary = summary
+    def _on_studio_machine_detected(self, summary: MachineSummary) -> None:
         while self.devices_grid.count():
             self.devices_grid.takeAt(0).widget().deleteLater()
         for column, title in enumerate(("Device", "Type", "Memory", "Free", "Details")):
             label = QLabel(f"<b>{title}</b>")
             self.devices_grid.addWidget(label, 0, column)
         for row, device in enumerate(summary.devices, start=1):
-            free = format_gb(device.free_bytes) if device.free_bytes is not None else "—"
-            cells = (device.name, device.kind.upper(), format_gb(device.total_bytes), free, device.detail)
+            free = format_bytes(device.free_bytes) if device.free_bytes is not None else "—"
+            cells = (device.name, device.kind.upper(), format_bytes(device.total_bytes or None), free, device.detail)
             for column, text in enumerate(cells):
                 label = QLabel(text)
                 label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
                 self.devices_grid.addWidget(label, row, column)
         self.ram_label.setText(
-            f"System memory: {format_gb(summary.ram_total)} ({format_gb(summary.ram_available)} available)"
+            f"System memory: {format_bytes(summary.ram_total or None)} "
+            f"({format_bytes(summary.ram_available or None)} available)"
         )
         self.notes_label.setText(" ".join(summary.notes))
         self.notes_label.setVisible(bool(summary.notes))
@@ -202,7 +207,7 @@ class MachinePage(QWidget):
 
     def _mark_recommended_flavour(self) -> None:
         """Mark the model flavour the recommendation chose (none before the machine is known)."""
-        recommended = self.summary.recommended if self.summary is not None else None
+        recommended = self.studio.recommended
         chosen = None
         if recommended is not None:
             chosen = recommended.settings.get("model_flavour", FIELDS["model_flavour"].default)
@@ -211,24 +216,31 @@ class MachinePage(QWidget):
             mark = f" {RECOMMENDED_MARK}" if flavour == chosen else ""
             button.setText(f"{name}{mark}{dash}{rest}")
 
-    def set_detection_failed(self, message: str) -> None:
+    def _on_studio_machine_detection_failed(self, message: str) -> None:
         self.ram_label.setText(f"The machine could not be detected: {message}")
 
-    def _update_estimate(self) -> None:
-        if self.summary is None:
-            return
-        from chroma_studio.gui import hardware_adapter
-
+    def _on_apply_button_clicked(self) -> None:
         try:
-            text = hardware_adapter.estimate_text(self.session.config, self.summary)
+            applied = self.studio.apply_recommendation()
+        except ConfigError as exc:
+            QMessageBox.warning(self, "Recommended settings", f"The recommended settings cannot be applied:\n{exc}")
+            return
+        if applied:
+            self.recommendation_applied.emit()
+
+    def _update_estimate(self) -> None:
+        if self.studio.summary is None:
+            return
+        try:
+            text = self.studio.estimate_text()
         except Exception as exc:  # advice only: a failed estimate is said, not fatal to the page
             logger.warning("no memory estimate: %s", exc, exc_info=True)
             text = f"No memory estimate for these settings: {exc}"
         self.estimate_label.setText(text)
 
     # -- model choice ----------------------------------------------------------------------
-    def _on_session_config_changed(self) -> None:
-        model = self.session.config.model
+    def _on_studio_config_changed(self) -> None:
+        model = self.studio.config.model
         local = bool(model.pretrained_model_name_or_path) and model.model_flavour != "demo"
         button = self.local_button if local else self.flavour_buttons.get(model.model_flavour)
         if button is not None:
@@ -242,7 +254,7 @@ class MachinePage(QWidget):
 
     def _update_download_button(self) -> None:
         """The demo model is built here, not downloaded: the button says which it does."""
-        model = self.session.config.model
+        model = self.studio.config.model
         if model.model_flavour == "demo":
             self.download_button.setText(BUILD_DEMO_LABEL)
             self.download_button.setToolTip(
@@ -266,7 +278,7 @@ class MachinePage(QWidget):
         if not self.local_button.isChecked():
             return  # focus left the field because another model was chosen
         path = self.local_path.text().strip()
-        flavour = self.session.config.model.model_flavour
+        flavour = self.studio.config.model.model_flavour
         self._update_model(
             pretrained_model_name_or_path=path or None, model_flavour="base" if flavour == "demo" else flavour
         )
@@ -287,7 +299,7 @@ class MachinePage(QWidget):
 
     def _update_model(self, **values: Any) -> None:
         try:
-            self.session.update(**values)
+            self.studio.update_settings(**values)
         except ConfigError as exc:
             self.model_error.setText(str(exc))
             self.model_error.show()
@@ -301,7 +313,7 @@ class MachinePage(QWidget):
     def _on_download_button_clicked(self) -> None:
         if self.downloading():
             return
-        worker = ModelDownloadWorker(self.session.config, self.session.settings.environment())
+        worker = ModelDownloadWorker(self.studio.config, self.studio.settings.environment())
         connect_worker(worker, self._on_download_event_emitted, self._on_download_finished)
         self.download_worker = worker
         self.download_button.setEnabled(False)
@@ -320,19 +332,18 @@ class MachinePage(QWidget):
             QTimer.singleShot(SHUTDOWN_WAIT_MS, lambda: worker.is_running() and worker.control.kill())
 
     @Slot(object)
-    def _on_download_event_emitted(self, event: Any) -> None:
-        kind = type(event).__name__
-        if kind == "Progress":
-            total = event.total
-            show_progress(self.download_bar, event.done, total)
-            amount = format_bytes(event.done, event.unit) + (f" of {format_bytes(total, event.unit)}" if total else "")
-            self.download_label.setText(f"{event.task}: {amount}")
-        elif kind == "PhaseChanged":
-            self.download_label.setText(event.detail)
-        elif kind == "Finished":
-            self.download_label.setText("Cancelled." if event.stopped else "The model is ready on this machine.")
-        elif kind == "Failed":
-            self.download_label.setText(f"<b>{html.escape(event.message)}</b><br>{html.escape(event.hint)}")
+    def _on_download_event_emitted(self, event: Event) -> None:
+        match event:
+            case Progress(task=task, done=done, total=total, unit=unit):
+                show_progress(self.download_bar, done, total)
+                amount = format_amount(done, unit) + (f" of {format_amount(total, unit)}" if total else "")
+                self.download_label.setText(f"{task}: {amount}")
+            case PhaseChanged(detail=detail):
+                self.download_label.setText(detail)
+            case Finished(stopped=stopped):
+                self.download_label.setText("Cancelled." if stopped else "The model is ready on this machine.")
+            case Failed(message=message, hint=hint):
+                self.download_label.setText(f"<b>{html.escape(message)}</b><br>{html.escape(hint)}")
 
     @Slot(object)
     def _on_download_finished(self, result: Any) -> None:

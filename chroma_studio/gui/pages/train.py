@@ -1,8 +1,9 @@
 """Train: the recommended settings as one button, other presets as cards, the Advanced drawer, and the run.
 
-Starting checks the settings first: a problem is shown in words under the setting it names (the
-drawer opens and the cursor jumps there); no images (no folder, an empty folder, or only damaged
-files, as far as the Dataset page knows) sends the user to the Dataset page instead of starting.
+Starting is the Studio's: it checks the settings and the images and starts, or says why not. A
+problem in the settings is shown in words under the setting it names (the drawer opens and the
+cursor jumps there); no images (no folder, an empty folder, or only damaged files, as far as the
+Dataset page knows) sends the user to the Dataset page instead.
 The big button always trains the recommended settings: when the settings differ from them, it
 says that it puts them back, and "Start training with your settings" becomes the main button. A
 preset made for other hardware is applied only after the user confirms it. While a run is on,
@@ -23,12 +24,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QPushButton, QWidget
 
 from chroma_studio.base import run_folder as runs
-from chroma_studio.config import FIELDS, ConfigError, errors
-from chroma_studio.gui.machine_info import PresetOption, describe_settings
+from chroma_studio.config import ConfigError
+from chroma_studio.gui.machine_info import MachineSummary, PresetOption, describe_settings
 from chroma_studio.gui.pages.train_layout import TrainLayout
-from chroma_studio.gui.run_controller import RunController
-from chroma_studio.gui.session import ProjectSession
-from chroma_studio.gui.widgets.config_form import MANAGED_ELSEWHERE
+from chroma_studio.gui.studio import Studio
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +38,6 @@ NO_TRIGGER_DETAIL = (
     "That works; a trigger word (typed on the Dataset page and put into the captions with Add trigger "
     "word…) would let you call up what it learned by name."
 )
-
-
-def preset_values(option: PresetOption) -> dict[str, Any]:
-    """The settings a preset changes (not the dataset, trigger word or run folder)."""
-    return {k: v for k, v in option.settings.items() if k in FIELDS and k not in MANAGED_ELSEWHERE}
 
 
 def describe_run(run_dir: str | Path, training: bool = False) -> str:
@@ -75,18 +69,13 @@ class TrainPage(TrainLayout):
     machine_page_requested = Signal()
     note_posted = Signal(str)  # a gentle note for the status bar (the run goes on)
 
-    def __init__(self, session: ProjectSession, controller: RunController, parent: QWidget | None = None) -> None:
-        super().__init__(controller, parent)
-        self.session = session
-        self.controller = controller
-        self.recommended: PresetOption | None = None
-        self.device_label = ""
-        self.machine_description = ""
-        self.input_errors: dict[str, str] = {}
+    def __init__(self, studio: Studio, parent: QWidget | None = None) -> None:
+        super().__init__(studio.controller, parent)
+        self.studio = studio
+        self.controller = controller = studio.controller
         self.failure_dialog: QMessageBox | None = None
         self.notice_dialog: QMessageBox | None = None
         self.fit_dialog: QMessageBox | None = None
-        self._dataset_images: tuple[int | None, int] = (None, 0)  # usable (None: unknown), files found
 
         self.summary_label.linkActivated.connect(self._on_summary_label_link_activated)
         self.recommended_button.clicked.connect(self._on_recommended_button_clicked)
@@ -111,49 +100,35 @@ class TrainPage(TrainLayout):
         controller.model.run_failed.connect(self._on_model_run_failed)
         controller.run_started.connect(self._on_controller_run_started)
         controller.run_ended.connect(self._on_controller_run_ended)
-        session.config_changed.connect(self._on_session_config_changed)
-        session.runs_changed.connect(self._on_session_runs_changed)
-        self._on_session_config_changed()
+        studio.config_changed.connect(self._on_studio_config_changed)
+        studio.runs_changed.connect(self._on_studio_runs_changed)
+        studio.preset_changed.connect(self.cards.set_checked)
+        studio.machine_detected.connect(self._on_studio_machine_detected)
+        self._on_studio_config_changed()
         self._refresh_runs()
+        if studio.summary is not None:
+            self._on_studio_machine_detected(studio.summary)
 
     # -- recommendation and presets --------------------------------------------------------
-    def set_recommendation(self, device_label: str, option: PresetOption | None, reasons: list[str]) -> None:
-        self.recommended = option
-        self.device_label = device_label
-        self.reasons_label.setText(" ".join(reasons) if reasons else "")
+    def _on_studio_machine_detected(self, summary: MachineSummary) -> None:
+        self.reasons_label.setText(" ".join(summary.reasons))
         self._update_recommended_button()
+        self.set_presets(list(summary.presets))
 
-    def set_presets(self, options: list[PresetOption], machine_description: str = "") -> None:
-        """Show the presets; ``machine_description`` says what this machine has (for presets that do not fit)."""
-        self.machine_description = machine_description
+    def set_presets(self, options: list[PresetOption]) -> None:
         self.cards.set_options(options)
-        self.cards.set_checked(self.session.preset)
+        self.cards.set_checked(self.studio.preset)
 
     def apply_preset(self, option: PresetOption) -> None:
-        """Take a preset's settings; the dataset, trigger word and folders stay as they are."""
+        """Take a preset's settings (the dataset, trigger word and folders stay); say so if it cannot be."""
         try:
-            config = self.session.config.replace(**preset_values(option))
+            self.studio.apply_preset(option)
         except ConfigError as exc:
             QMessageBox.warning(self, "Preset", f"The preset {option.title} cannot be applied:\n{exc}")
-            return
-        self.input_errors.clear()
-        self.session.set_config(config, preset=option.key)
-        self.cards.set_checked(option.key)
-
-    def recommended_changes(self) -> dict[str, Any]:
-        """The settings the recommended button would put back: key -> recommended value."""
-        if self.recommended is None:
-            return {}
-        values = preset_values(self.recommended)
-        try:
-            target = self.session.config.replace(**values).to_dict()
-        except ConfigError:
-            return {}
-        current = self.session.config.to_dict()
-        return {key: target[key] for key in values if target[key] != current[key]}
 
     def _recommended_text(self) -> str:
-        option, device = self.recommended, self.device_label
+        option = self.studio.recommended
+        device = self.studio.summary.short_label if self.studio.summary is not None else ""
         if option is None:
             return "Train with the current settings"
         if option.settings.get("model_flavour") == "demo":
@@ -164,7 +139,7 @@ class TrainPage(TrainLayout):
 
     def _update_recommended_button(self) -> None:
         """Say what the big button does now: train the recommended settings, putting back any that differ."""
-        changes = self.recommended_changes()
+        changes = self.studio.recommended_changes()
         self.set_start_emphasis(bool(changes))
         self.start_button.setText(START_OWN_LABEL if changes else START_LABEL)
         self.reset_note.setVisible(bool(changes))
@@ -172,7 +147,7 @@ class TrainPage(TrainLayout):
             self.recommended_button.setText(self._recommended_text())
             self.recommended_button.setToolTip(
                 "Start training with the settings recommended for this machine."
-                if self.recommended is not None
+                if self.studio.recommended is not None
                 else "Start training with the settings below."
             )
             return
@@ -189,60 +164,26 @@ class TrainPage(TrainLayout):
         )
 
     # -- starting --------------------------------------------------------------------------
-    def set_dataset_images(self, usable: int | None, found: int) -> None:
-        """What the Dataset page knows: images that train (None while it scans) and image files found."""
-        self._dataset_images = (usable, found)
-
-    def missing_images_reason(self) -> str:
-        """Why there is nothing to train on ("" when there are images, or when that is not known yet)."""
-        if not self.session.config.data.dataset_dirs:
-            return "Add a folder of images first: drop it on the Dataset page, or use its Add folder button."
-        usable, found = self._dataset_images
-        if usable is None or usable > 0:
-            return ""
-        if found:
-            files = "the image" if found == 1 else f"all {found:,} images"
-            return (
-                f"No images yet that can train: {files} in the dataset cannot be used (a damaged file, or a "
-                "caption that cannot be read), and training leaves such images out. The Dataset page shows "
-                "what is wrong with each one; fix or replace them, or add another folder there."
-            )
-        folders = self.session.config.data.dataset_dirs
-        where = f"the folder “{Path(folders[0]).name}” has" if len(folders) == 1 else "the dataset folders have"
-        return (
-            f"No images yet: {where} no images. Add a folder of photos (JPEG, PNG, WebP and other common "
-            "formats) on the Dataset page."
-        )
-
     def start(self, preset: PresetOption | None = None, resume_dir: str | None = None) -> bool:
-        """Check the settings and start a run; False (with the reason shown) when it cannot start."""
-        if self.controller.running:
+        """Ask the Studio to start a run; False (with the reason shown) when it cannot start."""
+        result = self.studio.start_run(preset, resume_dir)
+        if result.running:
             self.show_run()
-            return False
-        reason = self.missing_images_reason()
-        if reason:
+        elif result.missing_images:
             ok = QMessageBox.StandardButton.Ok
-            notice = QMessageBox(QMessageBox.Icon.Information, "No images yet", reason, ok, self)
+            notice = QMessageBox(QMessageBox.Icon.Information, "No images yet", result.missing_images, ok, self)
             self.notice_dialog = notice
             notice.open()  # window-modal, does not block the event loop
             self.dataset_page_requested.emit()
-            return False
-        if preset is not None:
-            self.apply_preset(preset)
-        problems = self.session.problems()
-        if self.input_errors or errors(problems):
+        elif result.problems:
             self.show_setup()
             self.advanced_toggle.setChecked(True)
-            self.form.show_problems(problems, self.input_errors)
-            first = next(iter(self.input_errors), None) or errors(problems)[0].key
-            self.form.focus_field(first)
+            self._show_problems()
+            self.form.focus_field(result.problems[0].key)
+        if not result.started:
             return False
-        output_dir = resume_dir or self.session.new_run_dir()
-        config = self.session.training_config(output_dir, resume=resume_dir is not None)
-        self.controller.start(config, self.session.settings.environment())
-        self.session.add_run(output_dir)
         self.show_run()
-        if not config.data.trigger_word:
+        if not self.studio.trigger_word:
             self.controller.model.log_added.emit("info", f"{NO_TRIGGER_NOTE} {NO_TRIGGER_DETAIL}")
             self.note_posted.emit(NO_TRIGGER_NOTE)
         return True
@@ -264,7 +205,7 @@ class TrainPage(TrainLayout):
 
     # -- slots -----------------------------------------------------------------------------
     def _on_recommended_button_clicked(self) -> None:
-        self.start(self.recommended)
+        self.start(self.studio.recommended)
 
     def _on_start_button_clicked(self) -> None:
         self.start()
@@ -277,9 +218,10 @@ class TrainPage(TrainLayout):
 
     def _ask_to_apply(self, option: PresetOption) -> None:
         """A preset for other hardware: say what it needs and what this machine has; apply it only if asked."""
-        self.cards.set_checked(self.session.preset)  # nothing changes until the user says so
+        self.cards.set_checked(self.studio.preset)  # nothing changes until the user says so
         needs = option.needs or "other hardware"
-        has = f" This machine has {self.machine_description}." if self.machine_description else ""
+        summary = self.studio.summary
+        has = f" This machine has {summary.description}." if summary is not None else ""
         text = f"“{option.title}” needs {needs}.{has}"
         dialog = QMessageBox(QMessageBox.Icon.Warning, "This preset is for other hardware", text, parent=self)
         dialog.setObjectName("presetFitDialog")
@@ -303,16 +245,11 @@ class TrainPage(TrainLayout):
         self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def _on_form_value_edited(self, key: str, value: Any) -> None:
-        try:
-            self.session.update(**{key: value})
-        except ConfigError as exc:
-            self.input_errors[key] = "; ".join(p.message for p in exc.problems)
-        else:
-            self.input_errors.pop(key, None)
-            if self.session.preset is not None:
-                self.session.preset = None
-                self.cards.set_checked(None)
-        self.form.show_problems(self.session.problems(), self.input_errors)
+        self.studio.edit_setting(key, value)
+        self._show_problems()
+
+    def _show_problems(self) -> None:
+        self.form.show_problems(self.studio.problems(), self.studio.input_errors)
 
     def _on_form_outside_field_requested(self, key: str) -> None:
         if key in ("dataset_dirs", "trigger_word"):
@@ -321,10 +258,10 @@ class TrainPage(TrainLayout):
     def _on_summary_label_link_activated(self, link: str) -> None:
         {"dataset": self.dataset_page_requested, "model": self.machine_page_requested}[link].emit()
 
-    def _on_session_config_changed(self) -> None:
-        config = self.session.config
+    def _on_studio_config_changed(self) -> None:
+        config = self.studio.config
         self.form.set_config(config)
-        self.form.show_problems(config.validate(), self.input_errors)
+        self._show_problems()
         count = len(config.data.dataset_dirs)
         folders = f"{count} image folder{'s' if count != 1 else ''}" if count else "no images yet"
         trigger = f"<b>{html.escape(config.data.trigger_word)}</b>" if config.data.trigger_word else "none (optional)"
@@ -340,13 +277,13 @@ class TrainPage(TrainLayout):
         )
         self._update_recommended_button()
 
-    def _on_session_runs_changed(self) -> None:
+    def _on_studio_runs_changed(self) -> None:
         self._refresh_runs()
 
     def _refresh_runs(self) -> None:
         self.runs_list.clear()
         live = Path(self.controller.model.output_dir) if self.controller.running else None
-        for run in reversed(self.session.existing_runs()):
+        for run in reversed(self.studio.session.existing_runs()):
             item = QListWidgetItem(describe_run(run, training=Path(run) == live))
             item.setToolTip(run)
             item.setData(Qt.ItemDataRole.UserRole, run)

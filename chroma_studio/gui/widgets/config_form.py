@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from chroma_studio.config import FIELDS, SECTIONS, FieldInfo, Problem, TrainingConfig
+from chroma_studio.gui.studio import MANAGED_ELSEWHERE
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,6 @@ SECTION_TITLES = {
     "run": "Output and checkpoints",
     "validation": "Sample images during training",
 }
-# Settings another part of the window edits (the Dataset page, the run folder, resume), or with one choice.
-MANAGED_ELSEWHERE = frozenset(
-    {"dataset_dirs", "trigger_word", "output_dir", "resume_from_checkpoint", "model_type", "model_family"}
-)
 PATH_FIELDS = frozenset(
     {
         "pretrained_model_name_or_path",

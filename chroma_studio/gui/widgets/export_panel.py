@@ -13,12 +13,14 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushBu
 from chroma_studio.base.run_folder import checkpoint_dirs
 from chroma_studio.gui import desktop
 from chroma_studio.gui.worker import ExportWorker, connect_worker
+from chroma_studio.protocol.events import Event, Failed
+from chroma_studio.protocol.jobs import ExportFormat
 
 logger = logging.getLogger(__name__)
 
 FORMATS = (
-    ("diffusers", "ComfyUI, diffusers, Forge (pytorch_lora_weights)"),
-    ("kohya", "kohya layout"),
+    (ExportFormat.DIFFUSERS, "ComfyUI, diffusers, Forge (pytorch_lora_weights)"),
+    (ExportFormat.KOHYA, "kohya layout"),
 )
 
 
@@ -98,8 +100,8 @@ class ExportPanelWidget(QGroupBox):
             self.exported.emit(str(path))
 
     @Slot(object)
-    def _on_worker_event_emitted(self, event: Any) -> None:
-        if type(event).__name__ == "Failed":
+    def _on_worker_event_emitted(self, event: Event) -> None:
+        if isinstance(event, Failed):
             message = f"{event.message} {event.hint}".strip()
             self.status.setText(f"<span style='color:#d0342c'>Export failed: {html.escape(message)}</span>")
             self.export_failed.emit(message)

@@ -7,7 +7,8 @@ import html
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from chroma_studio.gui.machine_info import MachineSummary, describe_settings, format_gb
+from chroma_studio.base.units import format_bytes
+from chroma_studio.gui.machine_info import MachineSummary, describe_settings
 
 
 class MachineHeaderWidget(QToolButton):
@@ -40,12 +41,12 @@ class MachineHeaderWidget(QToolButton):
     def set_summary(self, summary: MachineSummary) -> None:
         device = summary.devices[0] if summary.devices else None
         if device is not None and device.kind != "cpu":
-            memory = f" · {format_gb(device.total_bytes)}" if device.total_bytes else ""
+            memory = f" · {format_bytes(device.total_bytes)}" if device.total_bytes else ""
             machine = f"<b>{html.escape(device.name)}</b>{memory}"
         else:
             machine = "<b>No supported GPU</b> · CPU only"
         if summary.ram_total:
-            machine += f" · RAM {format_gb(summary.ram_total)}"
+            machine += f" · RAM {format_bytes(summary.ram_total)}"
         self.machine_label.setText(machine)
         if summary.recommended is not None:
             text = describe_settings(summary.recommended.settings, short=True)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from chroma_studio.base.run_folder import checkpoint_dirs
+from chroma_studio.base.units import format_amount, format_bytes
 from chroma_studio.gui import desktop
 from chroma_studio.gui.run_model import RunModel
 from chroma_studio.gui.widgets.image_viewer import ImageViewerDialog
@@ -58,12 +59,6 @@ def format_duration(seconds: float | None) -> str:
     seconds = round(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
-
-
-def format_bytes(value: float, unit: str = "B") -> str:
-    if unit != "B":
-        return f"{int(value)}"
-    return f"{value / 1e9:.2f} GB" if value >= 1e8 else f"{value / 1e6:.1f} MB"
 
 
 def show_progress(bar: QProgressBar, done: int, total: int) -> None:
@@ -257,12 +252,12 @@ class RunViewWidget(QWidget):
 
     def _on_model_memory_changed(self, report: Any) -> None:
         self.memory_label.setText(
-            f"{report.device.upper()} memory: {format_bytes(report.allocated)} in use · "
-            f"{format_bytes(report.peak)} peak"
+            f"{report.device.upper()} memory: {format_bytes(report.allocated, si=True)} in use · "
+            f"{format_bytes(report.peak, si=True)} peak"
         )
 
     def _on_model_progress_changed(self, task: str, done: int, total: int, unit: str) -> None:
-        amount = format_bytes(done, unit) + (f" of {format_bytes(total, unit)}" if total else "")
+        amount = format_amount(done, unit) + (f" of {format_amount(total, unit)}" if total else "")
         self.task_label.setText(f"{task}: {amount}")
         show_progress(self.task_bar, done, total)
         finished = bool(total) and done >= total

@@ -18,9 +18,19 @@ from typing import Any
 
 import psutil
 
-from chroma_studio.training.errors import TrainingError
 
-LOCK_NAME = ".chroma-studio.lock"
+class RunFolderInUse(Exception):
+    """The run folder's lock is held by another live process (``owner_pid``), or cannot be taken."""
+
+    def __init__(self, folder: Path, owner_pid: int | None = None, since: str = "") -> None:
+        if owner_pid is None:
+            message = f"Cannot lock {folder} for training."
+        else:
+            message = f"Another training is still using {folder} (process {owner_pid}, running since {since})."
+        super().__init__(message)
+        self.folder = folder
+        self.owner_pid = owner_pid
+        self.since = since
 
 
 def _this_process() -> dict[str, Any]:
@@ -36,11 +46,14 @@ def _owner_alive(owner: dict[str, Any]) -> bool:
 
 
 class RunLock:
-    """``acquire()`` or raise a TrainingError naming the other process; ``release()`` at the end."""
+    """``acquire()`` or raise RunFolderInUse naming the other process; ``release()`` at the end.
 
-    def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)
-        self.path = self.folder / LOCK_NAME
+    ``path`` is the lock file; the folder it names in errors is the one that holds it.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.folder = self.path.parent
         self.held = False
 
     def acquire(self) -> None:
@@ -54,12 +67,7 @@ class RunLock:
                     break  # this process holds it already
                 if owner is not None and _owner_alive(owner):
                     since = time.strftime("%H:%M", time.localtime(float(owner["started"])))
-                    raise TrainingError(
-                        f"Another training is still using {self.folder} (process {owner['pid']}, running since "
-                        f"{since}).",
-                        "A stopped run first saves its checkpoint and LoRA: wait a moment and try again, or "
-                        "train into another output folder.",
-                    ) from None
+                    raise RunFolderInUse(self.folder, owner["pid"], since) from None
                 with contextlib.suppress(FileNotFoundError):
                     self.path.unlink()  # left by a process that has ended
                 continue
@@ -67,7 +75,7 @@ class RunLock:
                 json.dump(me, handle)
             break
         else:
-            raise TrainingError(f"Cannot lock {self.folder} for training.", "Try again in a moment.")
+            raise RunFolderInUse(self.folder)
         self.held = True
 
     def release(self) -> None:

@@ -1,0 +1,200 @@
+"""The flat keys: where each setting lives, what it accepts, and reading a dict of them.
+
+Each flat key names one field of one section (``settings.py``); an alias or SimpleTuner's
+``--key`` spelling names the same field. ``read_values`` turns a dict of flat keys into typed
+values per section, with one problem per key that is unknown, repeated or of the wrong kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from chroma_studio.config.problems import Problem
+from chroma_studio.config.settings import IGNORED_SIMPLETUNER_KEYS, SECTIONS
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """Where a flat key lives and what it accepts."""
+
+    section: str
+    name: str
+    type: Any
+    default: Any
+    label: str
+    help: str
+    choices: tuple[str, ...] | None  # the values of the field's Literal type, if it has one
+    minimum: float | None
+    maximum: float | None
+    aliases: tuple[str, ...]
+    basic: bool
+
+
+def optional_inner(tp: Any) -> tuple[Any, bool]:
+    """(inner type, allows None) for ``X | None``."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0], len(args) < len(typing.get_args(tp))
+    return tp, False
+
+
+def literal_choices(tp: Any) -> tuple[str, ...] | None:
+    """The values of a ``Literal`` of strings (also inside ``X | None``), else None."""
+    inner, _ = optional_inner(tp)
+    return typing.get_args(inner) if typing.get_origin(inner) is Literal else None
+
+
+def _collect_fields() -> dict[str, FieldInfo]:
+    fields: dict[str, FieldInfo] = {}
+    for section, cls in SECTIONS.items():
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = f.default
+            fields[f.name] = FieldInfo(
+                section=section,
+                name=f.name,
+                type=hints[f.name],
+                default=default,
+                choices=literal_choices(hints[f.name]),
+                **f.metadata,
+            )
+    return fields
+
+
+FIELDS: dict[str, FieldInfo] = _collect_fields()
+ALIASES: dict[str, str] = {alias: name for name, info in FIELDS.items() for alias in info.aliases}
+
+
+def nearest(word: str, candidates: typing.Iterable[str]) -> str | None:
+    """The candidate closest to ``word`` (ignoring case), if any is close."""
+    by_lower = {c.lower(): c for c in candidates}
+    matches = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.5)
+    return by_lower[matches[0]] if matches else None
+
+
+def did_you_mean(word: object, candidates: typing.Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the nearest candidate, or an empty string."""
+    match = nearest(str(word), candidates)
+    return f" Did you mean '{match}'?" if match else ""
+
+
+def not_a_choice(value: object, choices: tuple[str, ...]) -> str:
+    """The message for a value outside a closed set, naming the nearest choice."""
+    return f"'{value}' is not one of {', '.join(choices)}.{did_you_mean(value, choices)}"
+
+
+def canonical_key(key: str) -> str:
+    """Strip SimpleTuner's ``--`` spelling and resolve aliases."""
+    key = key.strip()
+    if key.startswith("--"):
+        key = key[2:].replace("-", "_")
+    return ALIASES.get(key, key)
+
+
+def coerce(info: FieldInfo, value: Any) -> Any:
+    """Turn a JSON value into the field's type, or raise ValueError with a message for the user."""
+    tp, nullable = optional_inner(info.type)
+    if value is None or (nullable and value == ""):
+        if nullable:
+            return None
+        raise ValueError("must not be empty")
+    if info.choices is not None:
+        if isinstance(value, str) and value in info.choices:
+            return value
+        raise ValueError(not_a_choice(value, info.choices))
+    if tp is bool:
+        return _to_bool(value)
+    if tp is int:
+        return _to_int(value)
+    if tp is float:
+        return _to_float(value)
+    if tp is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError(f"must be text, not {value!r}")
+    if typing.get_origin(tp) is list:
+        if isinstance(value, str):
+            return [value] if value else []
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ValueError("must be text or a list of texts")
+    raise TypeError(f"unsupported config type {tp!r}")  # a bug in the settings, not user input
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    raise ValueError(f"must be true or false, not {value!r}")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, not {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        return int(value)
+    raise ValueError(f"must be a whole number, not {value!r}")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ValueError(f"must be a number, not {value!r}")
+
+
+def read_values(data: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[Problem]]:
+    """Typed values per section from flat keys, and a problem per key that is unknown or bad.
+
+    SimpleTuner settings this trainer ignores are skipped here (``unused_keys`` reports them).
+    """
+    values: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    for raw_key, value in data.items():
+        key = canonical_key(raw_key)
+        if key in IGNORED_SIMPLETUNER_KEYS:
+            continue
+        info = FIELDS.get(key)
+        if info is None:
+            hint = did_you_mean(key, [*FIELDS, *ALIASES]) or " Remove it."
+            problems.append(Problem(raw_key, f"unknown setting.{hint}"))
+            continue
+        if key in seen:
+            problems.append(Problem(raw_key, f"given twice (also as '{seen[key]}'); keep one."))
+            continue
+        seen[key] = raw_key
+        try:
+            values[info.section][key] = coerce(info, value)
+        except ValueError as exc:
+            problems.append(Problem(raw_key, str(exc)))
+    return values, problems
+
+
+def unused_keys(data: dict[str, Any]) -> list[Problem]:
+    """Warnings for SimpleTuner settings present in ``data`` that this trainer does not use."""
+    return [
+        Problem(key, "a SimpleTuner setting Chroma Studio does not use; it is ignored.", "warning")
+        for key in data
+        if canonical_key(key) in IGNORED_SIMPLETUNER_KEYS
+    ]

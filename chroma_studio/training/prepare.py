@@ -1,0 +1,217 @@
+"""Everything a run needs before its first step, gathered once: ``prepare_run(...) -> PreparedRun``.
+
+Order of work: check the settings, read the dataset, claim the output folder (its lock, the
+checkpoint to resume from, config.json), fetch the model, fill the embedding cache (T5, then the
+VAE), load and quantize the transformer and add the LoRA. What comes out is one frozen record
+that the training loop only reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from chroma_studio.base.paths import cache_dir
+from chroma_studio.base.run_folder import RunFolder
+from chroma_studio.base.run_lock import RunLock
+from chroma_studio.config import ConfigError, TrainingConfig, errors
+from chroma_studio.config.settings import SIGMA_DISTRIBUTION_WORDS, SIGMA_DISTRIBUTIONS, SigmaDistribution, sigma_keys
+from chroma_studio.protocol.control import TrainingControl
+from chroma_studio.protocol.events import LogMessage, PhaseChanged, Sink
+from chroma_studio.training.checkpoint import Identity
+from chroma_studio.training.data import DatasetError, Example, load_examples
+from chroma_studio.training.embedding_cache import EmbeddingCache
+from chroma_studio.training.encode import cache_latents, cache_text, release_memory
+from chroma_studio.training.errors import TrainingError
+from chroma_studio.training.grad_checkpointing import enable_masked_checkpointing
+from chroma_studio.training.loading import Loader, pick_device, resolve_source, training_dtype
+from chroma_studio.training.lora import add_lora
+from chroma_studio.training.quantize import QUANTO, nf4_quantization_config, quantize_transformer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedRun:
+    """What the loop trains with. Tensors and models are shared, not copied."""
+
+    examples: tuple[Example, ...]  # the usable ones: an image that cannot be read is left out
+    latent_keys: tuple[str, ...]  # the cache key of each example's VAE latent
+    text_keys: Mapping[str, str]  # caption or prompt -> the cache key of its T5 embedding
+    cache: EmbeddingCache
+    transformer: torch.nn.Module  # the frozen (maybe quantized) model with the LoRA, in train mode
+    lora_modules: tuple[str, ...]  # names of the modules the LoRA wraps
+    vae: torch.nn.Module | None  # for sample images; None when there are no prompts to render
+    scheduler: Any  # the sampling scheduler (FlowMatchEulerDiscrete)
+    sample_prompts: tuple[str, ...]
+    sample_embeds: tuple[torch.Tensor, ...]  # one T5 embedding per sample prompt
+    negative_embeds: torch.Tensor | None  # the negative prompt's, with CFG on
+    device: torch.device
+    dtype: torch.dtype  # the mixed-precision compute type
+    identity: Identity  # model, rank, alpha, targets: what a checkpoint must match to resume
+    resume: Path | None  # the checkpoint to continue from
+    sigma_distribution: SigmaDistribution  # the noise levels trained at (a resumed run keeps its own)
+
+
+def prepare_run(
+    config: TrainingConfig, folder: RunFolder, lock: RunLock, sink: Sink, control: TrainingControl
+) -> PreparedRun:
+    """Check, read, load and cache all a run needs; ``lock`` is acquired here (release it after)."""
+    problems = errors(config.validate())
+    if problems:
+        raise ConfigError(problems)
+    _phase(sink, "loading", "Reading the dataset")
+    examples, warnings = load_examples(config)
+    for warning in warnings:
+        sink(LogMessage("warning", warning))
+    device, dtype = pick_device(), training_dtype(config.model.mixed_precision)
+    quantization = nf4_quantization_config(dtype) if config.model.base_model_precision == "nf4-bnb" else None
+    resume, sigma_distribution = claim_folder(config, folder, lock, sink)
+
+    source = resolve_source(config)
+    _phase(sink, "loading", f"Getting the model: {source.label}")
+    loader = Loader(source, sink, control)
+    loader.prepare()
+    cache = EmbeddingCache(
+        Path(config.run.cache_dir) if config.run.cache_dir else cache_dir() / "embeddings",
+        text_model=loader.fingerprint("text_encoder") + loader.fingerprint("tokenizer"),
+        vae_model=loader.fingerprint("vae"),
+        dtype=dtype,
+        max_length=config.text.tokenizer_max_length,
+    )
+    prompts = tuple(config.validation.validation_prompt) or (examples[0].caption or "a photo",)
+    negative = [config.validation.validation_negative_prompt] if config.validation.validation_guidance > 1 else []
+    dropout = [""] if config.text.caption_dropout_probability > 0 else []
+    _phase(sink, "caching", "Encoding captions and images")
+    common = {"device": device, "dtype": dtype, "sink": sink, "control": control}
+    text_keys = cache_text(
+        loader,
+        cache,
+        [e.caption for e in examples] + dropout + list(prompts) + negative,
+        offload=config.model.offload_during_startup,
+        **common,
+    )
+    latent_keys, vae = cache_latents(loader, cache, examples, **common)
+    usable = [i for i, key in enumerate(latent_keys) if key is not None]
+    if not usable:
+        raise DatasetError("None of the images could be read. Run `chroma-studio dataset check` on the folders.")
+    if prompts and vae is None:
+        vae = loader.vae(torch.float32 if dtype == torch.float16 else dtype)
+
+    _phase(sink, "loading", "Loading the transformer")
+    transformer, lora_modules = build_transformer(config, loader, device, dtype, quantization)
+    lora = config.lora
+    return PreparedRun(
+        examples=tuple(examples[i] for i in usable),
+        latent_keys=tuple(latent_keys[i] for i in usable),
+        text_keys=text_keys,
+        cache=cache,
+        transformer=transformer,
+        lora_modules=tuple(lora_modules),
+        vae=vae,
+        scheduler=loader.scheduler(),
+        sample_prompts=prompts,
+        sample_embeds=tuple(cache.get("text", text_keys[p]) for p in prompts),
+        negative_embeds=cache.get("text", text_keys[negative[0]]) if negative else None,
+        device=device,
+        dtype=dtype,
+        identity=Identity(source.label, lora.lora_rank, config.effective_lora_alpha, lora.flux_lora_target),
+        resume=resume,
+        sigma_distribution=sigma_distribution,
+    )
+
+
+def _phase(sink: Sink, name: str, detail: str) -> None:
+    logger.info("%s: %s", name, detail)
+    sink(PhaseChanged(name, detail))
+
+
+# -- the output folder ----------------------------------------------------------------------------
+
+
+def claim_folder(
+    config: TrainingConfig, folder: RunFolder, lock: RunLock, sink: Sink
+) -> tuple[Path | None, SigmaDistribution]:
+    """Create and lock the output folder, find the checkpoint to resume from and write config.json
+    (with the noise levels the run trains at); (that checkpoint, those noise levels)."""
+    if folder.path.exists() and not folder.path.is_dir():
+        raise TrainingError(f"The output folder {folder.path} is a file, not a folder.", "Choose another output_dir.")
+    try:
+        folder.create()
+        lock.acquire()
+        resume = find_resume(config, folder, sink)
+        sigma_distribution = resumed_sigma_distribution(config, folder, resume, sink)
+        folder.write_config(config.replace(**sigma_keys(sigma_distribution)).to_dict())
+    except OSError as exc:
+        raise TrainingError(
+            f"Cannot write to the output folder {folder.path}: {exc.strerror or exc}.",
+            "Choose an output folder you can write to (output_dir).",
+        ) from exc
+    return resume, sigma_distribution
+
+
+def find_resume(config: TrainingConfig, folder: RunFolder, sink: Sink) -> Path | None:
+    """The checkpoint ``resume_from_checkpoint`` names; a new run refuses a folder with checkpoints."""
+    wanted = config.run.resume_from_checkpoint
+    if not wanted:
+        if folder.checkpoints():
+            raise TrainingError(
+                f"{folder.path} already holds checkpoints of an earlier run.",
+                "Resume it (--resume), choose a new output folder, or delete its checkpoints folder.",
+            )
+        return None
+    if wanted == "latest":
+        latest = folder.latest_checkpoint()
+        if latest is None:
+            sink(LogMessage("info", f"No checkpoint in {folder.path} yet; starting from the beginning."))
+        return latest
+    return Path(wanted)
+
+
+def resumed_sigma_distribution(
+    config: TrainingConfig, folder: RunFolder, resume: Path | None, sink: Sink
+) -> SigmaDistribution:
+    """A resumed run keeps the noise levels it began with; a checkpoint without the record is
+    from a version that always trained with SimpleTuner's tail map."""
+    wanted = config.sigma_distribution
+    if resume is None:
+        return wanted
+    recorded = folder.read_checkpoint_state(resume).get("sigma_distribution", "simpletuner")
+    if recorded not in SIGMA_DISTRIBUTIONS or recorded == wanted:
+        return wanted
+    sink(
+        LogMessage(
+            "info",
+            f"Resuming with the noise levels this run began with: {recorded} "
+            f"({SIGMA_DISTRIBUTION_WORDS[recorded]}), not {wanted}.",
+        )
+    )
+    return recorded
+
+
+# -- the model ------------------------------------------------------------------------------------
+
+
+def build_transformer(
+    config: TrainingConfig, loader: Loader, device: torch.device, dtype: torch.dtype, quantization: Any
+) -> tuple[torch.nn.Module, list[str]]:
+    """The transformer on ``device``, frozen and quantized as set, with a fresh LoRA (seeded); and
+    the names of the modules the LoRA wraps."""
+    transformer = loader.transformer(dtype, quantization)
+    if config.model.base_model_precision in QUANTO:
+        quantize_transformer(transformer, config.model.base_model_precision, device)
+    elif quantization is None:
+        transformer.to(device)
+    torch.manual_seed(config.optim.seed)  # the LoRA's initial weights
+    lora_modules = add_lora(
+        transformer, config.lora.lora_rank, config.effective_lora_alpha, config.lora.flux_lora_target
+    )
+    if config.model.gradient_checkpointing:
+        enable_masked_checkpointing(transformer)
+    release_memory(device)
+    return transformer.train(), lora_modules

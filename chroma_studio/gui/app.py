@@ -6,6 +6,7 @@ Only Qt and the app's own light modules load here; torch and diffusers wait unti
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from types import TracebackType
@@ -14,6 +15,7 @@ from PySide6.QtCore import QCoreApplication, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from chroma_studio.gui import theme
+from chroma_studio.gui.xcb_libraries import check_xcb_libraries
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,10 @@ def _show_unexpected_error(kind: type[BaseException], error: BaseException, trac
 
 
 def main(argv: list[str] | None = None) -> int:
+    problem = check_xcb_libraries(os.environ)
+    if problem is not None:  # Qt would abort with a message that names neither the cause nor the cure
+        sys.stderr.write(problem)
+        return 1
     app = create_application(argv)
     sys.excepthook = _show_unexpected_error
     from chroma_studio.gui.main_window import MainWindow

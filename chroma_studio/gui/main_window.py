@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget
 
@@ -27,11 +27,14 @@ from chroma_studio.gui.session import PROJECT_SUFFIX, AppSettings, ProjectError,
 from chroma_studio.gui.studio import Studio
 from chroma_studio.gui.widgets.app_header import AppHeaderWidget
 from chroma_studio.gui.widgets.settings_dialog import SettingsDialog
+from chroma_studio.gui.window_geometry import initial_geometry
 
 logger = logging.getLogger(__name__)
 
 PROJECT_FILTER = f"Chroma Studio project (*{PROJECT_SUFFIX})"
 NOTE_MS = 12_000  # how long a note stays in the status bar
+GEOMETRY_KEY = "window/geometry"  # where the window was (without its frame) when it last closed
+MAXIMIZED_KEY = "window/maximized"
 
 
 class MainWindow(QMainWindow):
@@ -45,7 +48,6 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Chroma Studio")
-        self.resize(1280, 820)
         self.studio = Studio(settings, detector, self)
         self.studio.restore_untitled_state()
         self._close_when_stopped = False
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         self._connect()
         self.show_page("dataset")
         self._update_title()
+        self._restore_geometry()
         if detector is not None:
             QTimer.singleShot(0, self.studio.detect_machine)
 
@@ -147,6 +150,21 @@ class MainWindow(QMainWindow):
         model.phase_changed.connect(self._on_model_phase_changed)
         model.run_failed.connect(self._on_model_run_failed)
         self.controller.run_ended.connect(self._on_controller_run_ended)
+
+    # -- where the window opens (its size is the user's: nothing here resizes it later) ----
+    def _restore_geometry(self) -> None:
+        qsettings = self.settings.qsettings
+        remembered = qsettings.value(GEOMETRY_KEY)
+        wanted = remembered if isinstance(remembered, QRect) else None
+        self.setGeometry(initial_geometry(wanted, self.minimumSizeHint()))
+        if qsettings.value(MAXIMIZED_KEY, False, type=bool):
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
+
+    def _remember_geometry(self) -> None:
+        qsettings = self.settings.qsettings
+        maximized = self.isMaximized()
+        qsettings.setValue(GEOMETRY_KEY, self.normalGeometry() if maximized else self.geometry())
+        qsettings.setValue(MAXIMIZED_KEY, maximized)
 
     # -- pages -----------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
@@ -317,6 +335,7 @@ class MainWindow(QMainWindow):
             self.save_project(str(self.session.path))
         elif self.session.path is None:
             self.studio.save_untitled_state()
+        self._remember_geometry()
         self.machine_page.shutdown()
         self.dataset_page.shutdown()
         self.samples_page.export.shutdown()

@@ -135,6 +135,20 @@ else
     fi
 fi
 
+step "X11 libraries for Qt's xcb plugin (not in the bundle: they come with the desktop)"
+# The app checks them before it opens a window on X11 and names the packages to install.
+xcb_check='import sys
+from chroma_studio.gui.xcb_libraries import check_xcb_libraries
+problem = check_xcb_libraries({"DISPLAY": ":0"})
+sys.stdout.write(problem or "")
+sys.exit(3 if problem else 0)'
+"$env_python" -c "$xcb_check" >"$work/xcb.out" 2>&1
+case $? in
+    0) pass "the X11 libraries Qt needs are installed here" ;;
+    3) cat "$work/xcb.out"; pass "missing X11 libraries are named with the packages to install" ;;
+    *) tail -n 5 "$work/xcb.out"; fail "the X11 library check did not run" ;;
+esac
+
 step "The main window appears (offscreen screenshot)"
 shot=$work/window.png
 QT_QPA_PLATFORM=offscreen timeout 120 "$env_python" "$here/window_probe.py" "$shot" 5000 >"$work/probe.out" 2>&1

@@ -1,15 +1,20 @@
 """Take the README's screenshots: the real window, offscreen, through a short demo run.
 
-    python resources/screenshots/make_screenshots.py [--out resources/screenshots] [--dark]
+    python resources/screenshots/make_screenshots.py [--out resources/screenshots] [--dark] [--size 1024x640]
 
 The machine is the one this runs on (its real detection and recommendation); the run uses the
 demo model, so it needs no download and no GPU. Settings, runs and caches go to a temporary
 folder; only the PNGs are written to ``--out``.
+
+With ``--size``, the window is that size on a screen of that size, and only the states that need
+the most room are taken, as ``laptop-<size>-dataset.png``, ``-advanced``, ``-training`` and
+``-samples``: what the app looks like on a laptop.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -69,16 +74,40 @@ def pause(milliseconds: int) -> None:
     loop.exec()
 
 
+def parse_size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    try:
+        return int(width), int(height)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, like 1024x640, not {text!r}") from None
+
+
+def use_screen(size: tuple[int, int], folder: Path) -> None:
+    """Make the offscreen platform's only screen ``size`` (read when the QApplication starts)."""
+    if os.environ["QT_QPA_PLATFORM"] != "offscreen":
+        return
+    screen = {"name": "laptop", "x": 0, "y": 0, "width": size[0], "height": size[1]}
+    screen.update(logicalDpi=96, logicalBaseDpi=96, dpr=1)
+    config = folder / "screens.json"
+    config.write_text(json.dumps({"screens": [screen]}))
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={config}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent), help="folder for the PNGs")
     parser.add_argument("--dark", action="store_true", help="use the dark theme")
+    parser.add_argument("--size", type=parse_size, help="a laptop's screen, like 1024x640: its four worst states")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    screens = Path(tempfile.mkdtemp(prefix="chroma-studio-screen-"))
+    if args.size:
+        use_screen(args.size, screens)
     app = create_application([sys.argv[0]])
     theme.apply_theme(app, dark=args.dark)
     suffix = "-dark" if args.dark else ""
+    prefix = f"laptop-{args.size[0]}x{args.size[1]}-" if args.size else ""
 
     with tempfile.TemporaryDirectory(prefix="chroma-studio-screens-") as tmp:
         work = Path(tmp)
@@ -92,13 +121,15 @@ def main() -> int:
         settings.cache_folder = str(work / "cache")
 
         window = MainWindow(settings)
-        window.resize(*SIZE)
+        window.resize(*(args.size or SIZE))
         window.show()
         wait_until(window.machine_detected, lambda: window.summary is not None, 60)
 
-        def shot(name: str) -> None:
+        def shot(name: str, laptop_name: str = "") -> None:
+            if args.size and not laptop_name:
+                return
             pause(150)
-            path = out / f"{name}{suffix}.png"
+            path = out / f"{prefix}{laptop_name if args.size else name}{suffix}.png"
             window.grab().save(str(path))
             print(path)
 
@@ -112,7 +143,7 @@ def main() -> int:
         index = page.filter_model.index(0, 0)
         page.grid.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         pause(400)
-        shot("02-dataset")
+        shot("02-dataset", "dataset")
 
         window.show_page("machine")
         shot("03-machine")
@@ -125,7 +156,7 @@ def main() -> int:
         train.advanced_toggle.setChecked(True)
         train.form.rows["resolution"].editor.setValue(500)
         train.form.focus_field("resolution")
-        shot("05-advanced-validation")
+        shot("05-advanced-validation", "advanced")
         train.form.rows["resolution"].editor.setValue(128)
         train.advanced_toggle.setChecked(False)
 
@@ -133,7 +164,7 @@ def main() -> int:
         if not train.start():
             raise RuntimeError("the run did not start")
         wait_until(model.steps_added, lambda: model.step >= 75 or not model.active)
-        shot("06-training")
+        shot("06-training", "training")
 
         wait_until(window.controller.run_ended, lambda: not window.controller.running)
         pause(300)
@@ -143,12 +174,13 @@ def main() -> int:
         window.samples_page.compare.set_steps(0, model.step)
         window.samples_page.gallery.model.wait_for_thumbnails()
         pause(300)
-        shot("08-samples")
+        shot("08-samples", "samples")
 
         started = time.perf_counter()
         window.close()
         page.wait_for_background(10_000)
         print(f"done in {time.perf_counter() - started:.1f} s after the run")
+    shutil.rmtree(screens, ignore_errors=True)
     return 0
 
 

@@ -16,12 +16,14 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QMenu,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QStackedWidget,
     QToolButton,
@@ -43,7 +45,8 @@ from chroma_studio.gui.widgets.drop_zone import DropZoneWidget
 from chroma_studio.gui.widgets.job_progress import JobProgressWidget
 from chroma_studio.gui.widgets.message_bar import MessageBarWidget
 
-SIDE_PANEL_WIDTH = 340
+SIDE_PANEL_WIDTH = 340  # what the side panel starts with; it can be narrowed to SIDE_PANEL_MINIMUM
+SIDE_PANEL_MINIMUM = 260
 TRIGGER_PLACEHOLDER = "a rare word for your subject, like sks"
 
 
@@ -75,7 +78,7 @@ class DatasetLayout(QWidget):
         font.setBold(True)
         label.setFont(font)
         self.trigger_edit = QLineEdit(placeholderText=TRIGGER_PLACEHOLDER, clearButtonEnabled=True)
-        self.trigger_edit.setMinimumWidth(260)
+        self.trigger_edit.setMinimumWidth(200)
         self.trigger_edit.setToolTip(
             "A word the base model does not know yet, for your subject. The LoRA learns it from the captions, "
             "so it must be written in them: Chroma Studio does not add it by itself; Add trigger word… puts it "
@@ -84,7 +87,7 @@ class DatasetLayout(QWidget):
         )
         self.trigger_edit.setAcceptDrops(False)  # a dropped folder goes to the page, not into the word
         label.setBuddy(self.trigger_edit)
-        self.trigger_hint = QLabel(textFormat=Qt.TextFormat.RichText)
+        self.trigger_hint = QLabel(textFormat=Qt.TextFormat.RichText, wordWrap=True)  # wraps on a narrow window
         self.folders_menu = QMenu(self)
         self.folders_button = QToolButton(popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
         self.folders_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -105,9 +108,11 @@ class DatasetLayout(QWidget):
         self.problem_combo.addItem("Images with problems", ANY_PROBLEM)
         for kind in PROBLEM_KINDS:
             self.problem_combo.addItem(kind.label, kind.key)
-        self.problem_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # as wide as its longest entry when there is room, narrower (elided) on a small window
+        self.problem_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.problem_combo.setMinimumContentsLength(12)
         self.search_edit = QLineEdit(placeholderText="Search captions and file names", clearButtonEnabled=True)
-        self.search_edit.setMinimumWidth(180)
+        self.search_edit.setMinimumWidth(120)
         self.search_edit.setAcceptDrops(False)
         self.add_trigger_button = QPushButton("Add trigger word…")
         self.add_trigger_button.setToolTip("Put the trigger word into the captions that lack it, with a preview first.")
@@ -143,6 +148,7 @@ class DatasetLayout(QWidget):
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 0)
         splitter.setChildrenCollapsible(False)
+        splitter.setSizes([3 * SIDE_PANEL_WIDTH, SIDE_PANEL_WIDTH])
         return splitter
 
     def _build_side_panel(self) -> QWidget:
@@ -153,13 +159,16 @@ class DatasetLayout(QWidget):
         stats_box = QGroupBox("Dataset")
         QVBoxLayout(stats_box).addWidget(self.stats_widget)
         side = QWidget()
-        side.setMinimumWidth(SIDE_PANEL_WIDTH)
-        side.setMaximumWidth(2 * SIDE_PANEL_WIDTH)
         layout = QVBoxLayout(side)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(caption_box, 1)
         layout.addWidget(stats_box)
-        return side
+        scroll = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)  # scrolls on a low window
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(side)
+        scroll.setMinimumWidth(SIDE_PANEL_MINIMUM)
+        scroll.setMaximumWidth(2 * SIDE_PANEL_WIDTH)
+        return scroll
 
     def set_problem_counts(self, stats: DatasetStats) -> None:
         """Show how many images each problem filter would list."""

@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QPushButton, QWidget
 
 from chroma_studio.base import run_folder as runs
@@ -243,6 +243,11 @@ class TrainPage(TrainLayout):
         self.how_label.setVisible(not shown)
         self.reasons_label.setVisible(not shown)  # room for the form; the reasons are on Machine & model too
         self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        if shown:  # on a low window the page scrolls: bring the form into view once it is laid out
+            QTimer.singleShot(0, self, self._scroll_to_form)
+
+    def _scroll_to_form(self) -> None:
+        self.setup_view.ensureWidgetVisible(self.form, 0, 0)
 
     def _on_form_value_edited(self, key: str, value: Any) -> None:
         self.studio.edit_setting(key, value)

@@ -11,17 +11,20 @@
     ▸ Advanced settings        [Start training with these settings]
     (the settings form, or what happens when you press Train)  [Open run]
 
-While a run is on, a stack shows the run instead of all this.
+While a run is on, a stack shows the run instead of all this. On a low window (a laptop, Advanced
+settings open) all this scrolls as one page; the form keeps enough height to be used in place.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -32,6 +35,8 @@ from chroma_studio.gui.run_controller import RunController
 from chroma_studio.gui.widgets.config_form import ConfigFormWidget
 from chroma_studio.gui.widgets.preset_cards import PresetCardsWidget
 from chroma_studio.gui.widgets.run_view import RunViewWidget
+
+FORM_MINIMUM_HEIGHT = 200  # a few settings at a time: below that the page scrolls instead
 
 HOW_IT_WORKS = (
     "<b>What happens when you press Train</b><ol>"
@@ -48,7 +53,8 @@ class TrainLayout(QWidget):
     def __init__(self, controller: RunController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.stack = QStackedWidget()
-        self.setup_view = self._build_setup()
+        self.setup_view = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)
+        self.setup_view.setWidget(self._build_setup())
         self.run_view = RunViewWidget(controller.model)
         self.stack.addWidget(self.setup_view)
         self.stack.addWidget(self.run_view)
@@ -84,6 +90,7 @@ class TrainLayout(QWidget):
         self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.form = ConfigFormWidget()
+        self.form.setMinimumHeight(FORM_MINIMUM_HEIGHT)
         self.form.hide()
         self.how_label = QLabel(HOW_IT_WORKS)
         self.how_label.setObjectName("howItWorks")

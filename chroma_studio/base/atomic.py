@@ -50,15 +50,18 @@ def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8
 
 
 def publish_folder(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
-    """fsync the files of the finished folder ``tmp``, then rename it to ``final`` (swapping out an old one).
+    """fsync the files of the finished folder ``tmp`` and give them the usual mode, then rename it to
+    ``final`` (swapping out an old one).
 
     When ``final`` exists, it is first renamed to ``.old.<name>`` beside it and removed only once
     ``tmp`` is in its place: a crash in between leaves that copy for the next save to put back.
     """
     tmp, final = Path(tmp), Path(final)
+    mode = usual_mode()
     for path in tmp.iterdir():
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
+        os.chmod(path, mode)  # writers such as safetensors' make their files private (0600)
     if final.exists():  # saving the same folder twice: swap, never leave a gap
         old = final.parent / f".old.{final.name}"
         shutil.rmtree(old, ignore_errors=True)

@@ -229,15 +229,27 @@ class RunFolder:
         return final
 
     def prune_checkpoints(self, keep: int) -> None:
-        """Delete all but the newest ``keep`` checkpoints."""
+        """Delete all but the newest ``keep`` checkpoints.
+
+        Each is first renamed to the hidden ``.deleting.step_N`` and only then deleted, so a process
+        ended halfway leaves no visible checkpoint missing some of its files; the next save's sweep
+        removes what is left.
+        """
         for _, path in self.checkpoints()[:-keep]:
-            shutil.rmtree(path, ignore_errors=True)
+            doomed = path.with_name(f".deleting.{path.name}")
+            shutil.rmtree(doomed, ignore_errors=True)
+            try:
+                path.rename(doomed)
+            except OSError:
+                continue  # in use or gone: left for a later prune
+            shutil.rmtree(doomed, ignore_errors=True)
 
     def sweep_partial_checkpoints(self) -> None:
         """Clear what a process ended in the middle of a save left in ``checkpoints/``.
 
-        A ``.step_N.*`` folder is a save that never finished: removed. ``.old.step_N`` is the previous
-        copy of step N during a swap: put back if step N itself is missing, else removed.
+        A ``.step_N.*`` folder is a save that never finished, ``.deleting.step_N`` a pruned checkpoint
+        not yet gone: both removed. ``.old.step_N`` is the previous copy of step N during a swap: put
+        back if step N itself is missing, else removed.
         """
         root = self.checkpoints_dir
         for entry in root.glob(".*step_*"):

@@ -12,6 +12,7 @@ import importlib.metadata
 import sys
 
 from chroma_studio.base.logs import setup_logging
+from chroma_studio.base.text import make_stream_safe
 
 SUBCOMMANDS = ("train", "export", "checkpoint", "doctor", "estimate", "dataset")
 
@@ -38,6 +39,8 @@ def app_version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 must print, not crash
+        make_stream_safe(stream)
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.verbose)

@@ -34,10 +34,10 @@ def _load(args: argparse.Namespace):
 
     try:
         config, warnings = load_config(args.config)
-        overrides = {}
-        if args.output_dir:
-            overrides["output_dir"] = str(Path(args.output_dir).resolve())
-        if args.max_train_steps:
+        overrides: dict[str, object] = {}
+        if args.output_dir is not None:  # an empty one is refused by the config, not taken for "here"
+            overrides["output_dir"] = str(Path(args.output_dir).resolve()) if args.output_dir.strip() else ""
+        if args.max_train_steps is not None:
             overrides["max_train_steps"] = args.max_train_steps
         if args.resume:
             overrides["resume_from_checkpoint"] = "latest"
@@ -79,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
         trainer_log.setLevel(logging.CRITICAL)
     try:
         result = run_training(config, printer, control)
+    except KeyboardInterrupt:  # the second Ctrl-C: the run ends where it is
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        printer.note("Stopped without saving.")
+        return 130
     finally:
         signal.signal(signal.SIGINT, previous)
         trainer_log.setLevel(level)
@@ -96,20 +100,24 @@ def resume_command(args: argparse.Namespace) -> str:
     parts = ["chroma-studio", "train", args.config]
     if args.output_dir:
         parts += ["--output-dir", args.output_dir]
-    if args.max_train_steps:
+    if args.max_train_steps is not None:
         parts += ["--max-train-steps", str(args.max_train_steps)]
     return shlex.join([*parts, "--resume"])
 
 
 def _dry_run(config, as_json: bool) -> int:
-    from chroma_studio.training.data import DatasetError
-    from chroma_studio.training.loading import ModelSourceError
-    from chroma_studio.training.plan import describe_plan
+    """Every check a real run makes before it loads a model, failing as it would; then the plan."""
+    from chroma_studio.training.errors import describe_failure
+    from chroma_studio.training.plan import check_run, describe_plan, plan_errors
 
     try:
+        check_run(config)
         plan = describe_plan(config)
-    except (ModelSourceError, DatasetError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except plan_errors() as exc:
+        failure = describe_failure(exc, config.run.output_dir)
+        print(f"error: {failure.message}", file=sys.stderr)
+        if failure.hint:
+            print(f"hint: {failure.hint}", file=sys.stderr)
         return 2
     print(json.dumps(plan, indent=2) if as_json else format_plan(plan))
     return 0
@@ -123,7 +131,7 @@ def _noise_levels(noise: dict) -> str:
 def format_plan(plan: dict) -> str:
     lora, data = plan["lora"], plan["dataset"]
     size = f", {lora['layers']} layers, {lora['parameters'] / 1e6:.1f}M parameters" if "layers" in lora else ""
-    images = data.get("error") or f"{data['images']} images in {data['buckets']} aspect buckets"
+    images = f"{data['images']} images in {data['buckets']} aspect buckets"
     lines = [
         f"Model:       {plan['model']}",
         *(f"  {name:<12} {where}" for name, where in plan["components"].items()),

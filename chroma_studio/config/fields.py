@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
+import reprlib
 import types
 import typing
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ class FieldInfo:
     maximum: float | None
     aliases: tuple[str, ...]
     basic: bool
+    range_note: str  # why the range is what it is, told with a value outside it; may be empty
+    empty_hint: str  # for text that must not be empty: what to write instead; empty: may be empty
 
 
 def optional_inner(tp: Any) -> tuple[Any, bool]:
@@ -81,15 +85,43 @@ def nearest(word: str, candidates: typing.Iterable[str]) -> str | None:
     return by_lower[matches[0]] if matches else None
 
 
+def shown(value: object) -> str:
+    """``value`` as a message shows it: its repr, cut short (a config may hold anything)."""
+    return reprlib.repr(value)
+
+
 def did_you_mean(word: object, candidates: typing.Iterable[str]) -> str:
     """`` Did you mean 'x'?`` for the nearest candidate, or an empty string."""
-    match = nearest(str(word), candidates)
+    if not isinstance(word, str):
+        return ""
+    match = nearest(word, candidates)
     return f" Did you mean '{match}'?" if match else ""
 
 
 def not_a_choice(value: object, choices: tuple[str, ...]) -> str:
     """The message for a value outside a closed set, naming the nearest choice."""
-    return f"'{value}' is not one of {', '.join(choices)}.{did_you_mean(value, choices)}"
+    text = f"'{value}'" if isinstance(value, str) and len(value) < 80 else shown(value)
+    return f"{text} is not one of {', '.join(choices)}.{did_you_mean(value, choices)}"
+
+
+def _number(value: float) -> str:
+    """A number as a message shows it: 1,000,000 and 0.0001, but 1e+30 for a huge one."""
+    if isinstance(value, int) and value.bit_length() > 1000:
+        return "a number that large"
+    if abs(value) < 1e15 and float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{float(value):g}"
+
+
+def out_of_range(info: FieldInfo, value: float) -> str | None:
+    """The message for a number outside the field's range, or None when it is inside."""
+    if info.minimum is not None and value < info.minimum:
+        message = f"{_number(value)} is below the minimum {_number(info.minimum)}."
+    elif info.maximum is not None and value > info.maximum:
+        message = f"{_number(value)} is above the maximum {_number(info.maximum)}."
+    else:
+        return None
+    return f"{message} {info.range_note}" if info.range_note else message
 
 
 def canonical_key(key: str) -> str:
@@ -113,14 +145,23 @@ def coerce(info: FieldInfo, value: Any) -> Any:
         raise ValueError(not_a_choice(value, info.choices))
     if tp is bool:
         return _to_bool(value)
-    if tp is int:
-        return _to_int(value)
-    if tp is float:
-        return _to_float(value)
+    if tp in (int, float):
+        number = _to_int(value) if tp is int else _to_float(value)
+        if isinstance(number, float) and not math.isfinite(number):
+            instead = (
+                f"a number such as {info.default:g}" if info.default is not None else "a number, or leave it empty"
+            )
+            raise ValueError(f"must be a finite number, not {shown(value)}; write {instead}.")
+        problem = out_of_range(info, number)
+        if problem:
+            raise ValueError(problem)
+        return number
     if tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            if info.empty_hint and not str(value).strip():
+                raise ValueError(f"must not be empty; {info.empty_hint}")
             return str(value)
-        raise ValueError(f"must be text, not {value!r}")
+        raise ValueError(f"must be text, not {shown(value)}")
     if typing.get_origin(tp) is list:
         if isinstance(value, str):
             return [value] if value else []
@@ -135,32 +176,33 @@ def _to_bool(value: Any) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
         return value.strip().lower() in ("true", "1", "yes")
-    raise ValueError(f"must be true or false, not {value!r}")
+    raise ValueError(f"must be true or false, not {shown(value)}")
 
 
 def _to_int(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"must be a whole number, not {value!r}")
+        raise ValueError(f"must be a whole number, not {shown(value)}")
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
         return int(value)
-    raise ValueError(f"must be a whole number, not {value!r}")
+    raise ValueError(f"must be a whole number, not {shown(value)}")
 
 
 def _to_float(value: Any) -> float:
     if isinstance(value, bool):
-        raise ValueError(f"must be a number, not {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise ValueError(f"must be a number, not {value!r}")
+        raise ValueError(f"must be a number, not {shown(value)}")
+    if not isinstance(value, (int, float, str)):
+        raise ValueError(f"must be a number, not {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # a whole number too large for a float
+        raise ValueError(f"must be a number of a usable size, not {shown(value)}") from None
+    except ValueError:
+        raise ValueError(f"must be a number, not {shown(value)}") from None
+    return number
 
 
 def read_values(data: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[Problem]]:

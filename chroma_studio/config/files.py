@@ -53,6 +53,13 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(
             [Problem("(file)", f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.")], str(path)
         ) from None
+    except RecursionError:
+        raise ConfigError(
+            [Problem("(file)", "is nested too deeply to read; a config is one { } of settings, with lists inside.")],
+            str(path),
+        ) from None
+    except ValueError:  # a whole number with more digits than Python converts (over 4,300)
+        raise ConfigError([Problem("(file)", "holds a number too long to read; shorten it.")], str(path)) from None
     if not isinstance(data, dict):
         raise ConfigError([Problem("(file)", "must be a JSON object of settings, in { }.")], str(path))
     return data

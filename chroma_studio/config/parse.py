@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chroma_studio.config.fields import read_values
+from chroma_studio.config.fields import read_values, shown
 from chroma_studio.config.problems import ConfigError, Problem
 from chroma_studio.config.settings import CONFIG_VERSION, SECTIONS
 from chroma_studio.config.training_config import TrainingConfig
@@ -24,9 +24,16 @@ def parse_config(data: dict[str, Any]) -> tuple[TrainingConfig, list[Problem]]:
         return TrainingConfig(), [Problem("(file)", "must be a JSON object of settings")]
     problems: list[Problem] = []
     version = data.get("config_version", CONFIG_VERSION)
-    if not isinstance(version, int) or version > CONFIG_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         problems.append(
-            Problem("config_version", f"{version!r} is newer than this Chroma Studio understands; update the app.")
+            Problem(
+                "config_version",
+                f"must be a whole number from 1, not {shown(version)}; remove it to use the current one.",
+            )
+        )
+    elif version > CONFIG_VERSION:
+        problems.append(
+            Problem("config_version", f"{version} is newer than this Chroma Studio understands; update the app.")
         )
     values, bad_keys = read_values({key: value for key, value in data.items() if key != "config_version"})
     problems += bad_keys

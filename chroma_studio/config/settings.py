@@ -48,6 +48,16 @@ SIGMA_DISTRIBUTION_WORDS: dict[SigmaDistribution, str] = {
     "uniform": "uniform: every noise level equally often",
 }
 DEFAULT_MAX_TRAIN_STEPS = 1000
+# Upper bounds that no real run comes near; they keep a typo (1e30) from reaching torch, and
+# stay within the 32-bit range of the app's number fields.
+MAX_STEPS = 1_000_000
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**31 - 1
+SEED_NOTE = (
+    f"Seeds go from 0 to {MAX_SEED:,}: every random generator a run seeds (torch's, the data order's) "
+    "and the app's seed field accept that range."
+)
+STEPS_NOTE = f"Step counts above {MAX_STEPS:,} are taken for a typo."
 
 # SimpleTuner settings that a user's config may carry but that have no effect here. They are
 # reported as warnings so a SimpleTuner config loads; anything else unknown is an error.
@@ -101,11 +111,14 @@ def setting(
     maximum: float | None = None,
     aliases: tuple[str, ...] = (),
     basic: bool = False,
+    range_note: str = "",
+    empty_hint: str = "",
 ) -> Any:
     """A config field with the metadata the GUI form and the validator read.
 
     ``basic`` marks the few settings shown outside the GUI's Advanced drawer. The choices of a
-    closed set come from the field's ``Literal`` type, not from here.
+    closed set come from the field's ``Literal`` type, not from here. ``range_note`` says why
+    the range is what it is; ``empty_hint``, for text that must not be empty, what to write.
     """
     metadata = {
         "label": label,
@@ -114,6 +127,8 @@ def setting(
         "maximum": maximum,
         "aliases": aliases,
         "basic": basic,
+        "range_note": range_note,
+        "empty_hint": empty_hint,
     }
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
@@ -248,6 +263,12 @@ class DataConfig:
         maximum=2048,
         basic=True,
     )
+    follow_links: bool = setting(
+        False,
+        "Follow links",
+        "Also train on images that links in the image folders point to outside them; off, such links are "
+        "reported and skipped.",
+    )
 
 
 @dataclass
@@ -256,7 +277,14 @@ class OptimConfig:
         1e-4, "Learning rate", "AdamW learning rate.", minimum=1e-7, maximum=1e-2, basic=True
     )
     lr_scheduler: LrScheduler = setting("constant", "LR schedule", "How the learning rate changes after warmup.")
-    lr_warmup_steps: int = setting(0, "Warmup steps", "Steps over which the learning rate rises from 0.", minimum=0)
+    lr_warmup_steps: int = setting(
+        0,
+        "Warmup steps",
+        "Steps over which the learning rate rises from 0.",
+        minimum=0,
+        maximum=MAX_STEPS,
+        range_note=STEPS_NOTE,
+    )
     adam_beta1: float = setting(0.9, "Adam beta1", "AdamW first-moment decay.", minimum=0.0, maximum=0.9999)
     adam_beta2: float = setting(0.999, "Adam beta2", "AdamW second-moment decay.", minimum=0.0, maximum=0.99999)
     adam_epsilon: float = setting(1e-8, "Adam epsilon", "AdamW numerical floor.", minimum=0.0, maximum=1e-3)
@@ -273,13 +301,24 @@ class OptimConfig:
         "Training steps",
         f"Optimizer steps to train. Empty: use the epochs below; if both are empty, {DEFAULT_MAX_TRAIN_STEPS}.",
         minimum=1,
+        maximum=MAX_STEPS,
         basic=True,
+        range_note=STEPS_NOTE,
     )
     num_train_epochs: int | None = setting(
-        None, "Epochs", "Passes over the dataset; used only when training steps is empty.", minimum=1
+        None,
+        "Epochs",
+        "Passes over the dataset; used only when training steps is empty.",
+        minimum=1,
+        maximum=MAX_EPOCHS,
     )
     seed: int = setting(
-        42, "Seed", "Seeds noise, timesteps and data order: the same seed gives the same run.", minimum=0
+        42,
+        "Seed",
+        "Seeds noise, timesteps and data order: the same seed gives the same run.",
+        minimum=0,
+        maximum=MAX_SEED,
+        range_note=SEED_NOTE,
     )
     flow_sigma_distribution: SigmaDistribution = setting(
         "chroma",
@@ -314,13 +353,25 @@ class OptimConfig:
 @dataclass
 class RunConfig:
     output_dir: str = setting(
-        "output/chroma-lora", "Output folder", "Where the run writes its LoRA, samples and checkpoints."
+        "output/chroma-lora",
+        "Output folder",
+        "Where the run writes its LoRA, samples and checkpoints.",
+        empty_hint="name a folder for the run, such as output/my-lora.",
     )
     checkpointing_steps: int = setting(
-        250, "Checkpoint every", "Steps between resumable checkpoints; 0 saves only at the end.", minimum=0
+        250,
+        "Checkpoint every",
+        "Steps between resumable checkpoints; 0 saves only at the end.",
+        minimum=0,
+        maximum=MAX_STEPS,
+        range_note=STEPS_NOTE,
     )
     checkpoints_total_limit: int | None = setting(
-        3, "Checkpoints kept", "Older checkpoints beyond this many are deleted. Empty keeps all.", minimum=1
+        3,
+        "Checkpoints kept",
+        "Older checkpoints beyond this many are deleted. Empty keeps all.",
+        minimum=1,
+        maximum=MAX_STEPS,
     )
     cache_dir: str | None = setting(
         None, "Cache folder", "Where text embeddings and latents are cached. Empty: the app's cache folder."
@@ -333,7 +384,12 @@ class RunConfig:
 @dataclass
 class ValidationConfig:
     validation_steps: int = setting(
-        100, "Sample every", "Steps between sample images; 0 renders only at the start and end.", minimum=0
+        100,
+        "Sample every",
+        "Steps between sample images; 0 renders only at the start and end.",
+        minimum=0,
+        maximum=MAX_STEPS,
+        range_note=STEPS_NOTE,
     )
     validation_prompt: list[str] = setting(
         [], "Sample prompts", "Prompts rendered during training. Empty: the first caption of the dataset.", basic=True
@@ -353,7 +409,14 @@ class ValidationConfig:
     validation_resolution: int | None = setting(
         None, "Sample resolution", "Side length of samples. Empty: the training resolution.", minimum=64, maximum=2048
     )
-    validation_seed: int = setting(42, "Sample seed", "Fixed seed so samples from different steps compare.", minimum=0)
+    validation_seed: int = setting(
+        42,
+        "Sample seed",
+        "Fixed seed so samples from different steps compare.",
+        minimum=0,
+        maximum=MAX_SEED,
+        range_note=SEED_NOTE,
+    )
 
 
 SECTIONS: dict[str, type] = {

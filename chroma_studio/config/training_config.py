@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from chroma_studio.config.fields import FIELDS, not_a_choice, read_values
+from chroma_studio.config.fields import FIELDS, not_a_choice, out_of_range, read_values
 from chroma_studio.config.problems import ConfigError, Problem
 from chroma_studio.config.settings import (
     CONFIG_VERSION,
@@ -92,11 +93,14 @@ def validate(config: TrainingConfig) -> list[Problem]:
             continue
         if info.choices and value not in info.choices:  # set in code, past the parser's check
             problems.append(Problem(key, not_a_choice(value, info.choices)))
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if info.minimum is not None and value < info.minimum:
-                problems.append(Problem(key, f"{value} is below the minimum {info.minimum:g}."))
-            if info.maximum is not None and value > info.maximum:
-                problems.append(Problem(key, f"{value} is above the maximum {info.maximum:g}."))
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(Problem(key, f"must be a finite number, not {value}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            problem = out_of_range(info, value)
+            if problem:
+                problems.append(Problem(key, problem))
+        if isinstance(value, str) and info.empty_hint and not value.strip():
+            problems.append(Problem(key, f"must not be empty; {info.empty_hint}"))
     problems.extend(_cross_checks(config))
     return problems
 

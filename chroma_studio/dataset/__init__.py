@@ -44,6 +44,7 @@ from chroma_studio.dataset.captions import (
 )
 from chroma_studio.dataset.checks import CheckReport, Finding, check_dataset
 from chroma_studio.dataset.images import load_training_image
+from chroma_studio.dataset.rules import image_findings, trains
 from chroma_studio.dataset.scan import (
     ImageRecord,
     ScanProblem,
@@ -98,6 +99,7 @@ __all__ = [
     "contains_word",
     "find_replace",
     "image_extensions",
+    "image_findings",
     "is_huge",
     "load_training_image",
     "normalise_whitespace",
@@ -109,5 +111,6 @@ __all__ = [
     "scan_folders",
     "size_fit",
     "size_problem",
+    "trains",
     "write_caption",
 ]

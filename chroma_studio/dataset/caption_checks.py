@@ -18,6 +18,7 @@ from pathlib import Path
 from chroma_studio.dataset.caption_ops import contains_word
 from chroma_studio.dataset.captions import CaptionError, read_caption_if_present
 from chroma_studio.dataset.findings import CaptionStats, Finding, name_list
+from chroma_studio.dataset.rules import Caption, caption_finding
 from chroma_studio.dataset.scan import ImageRecord
 from chroma_studio.dataset.similar_sets import similar_groups
 
@@ -40,26 +41,20 @@ def check_captions(
     stats = CaptionStats()
     texts: dict[int, str] = {}  # record index -> non-empty caption
     for index, record in enumerate(records):
+        text: Caption
         try:
             text = read_caption_if_present(record.caption_path)
         except CaptionError as exc:
+            text = exc
+        found = caption_finding(record, text)
+        if found is not None:
+            findings.append(found)
+        if isinstance(text, CaptionError):
             stats.unreadable += 1
-            findings.append(Finding(exc.path, "caption-unreadable", exc.reason, "error", (record.path,)))
-            continue
-        if text is None:
+        elif text is None:
             stats.missing += 1
-            findings.append(_missing(record))
         elif not text:
             stats.empty += 1
-            findings.append(
-                Finding(
-                    record.caption_path,
-                    "caption-empty",
-                    "is empty, so its image trains with an empty prompt; describe the image in it.",
-                    "warning",
-                    (record.path,),
-                )
-            )
         else:
             texts[index] = text
     findings += _shared_captions(records)
@@ -74,16 +69,6 @@ def check_captions(
         findings += [_near_identical([records[indices[i]] for i in group]) for group in groups]
         findings += _diversity_findings(stats)
     return findings, stats
-
-
-def _missing(record: ImageRecord) -> Finding:
-    return Finding(
-        record.path,
-        "caption-missing",
-        f"has no caption ({record.caption_path.name}), so it trains with an empty prompt; write one that "
-        "describes the image.",
-        "warning",
-    )
 
 
 def _shared_captions(records: Sequence[ImageRecord]) -> list[Finding]:

@@ -4,9 +4,9 @@ The check only reads. Beyond the scan (headers), it decodes each image once, one
 at a reduced scale where the format allows, to find damaged files and to compute the
 perceptual hash, and it hashes every file's bytes to find exact copies.
 
-Size rules, per image, are those of ``sizes`` (shared with the Dataset page): too small to use
-(error), below the training resolution (warning), huge (warning); decompression bombs (declared
-size above ``probe.BOMB_PIXELS``) are never decoded at all.
+The rules per image (size, caption, damage) are those of ``rules``, shared with the Dataset page
+and with training: too small to use (error), below the training resolution (warning), huge
+(warning); decompression bombs (declared size above ``probe.BOMB_PIXELS``) are never decoded.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from chroma_studio.dataset.caption_checks import check_captions
 from chroma_studio.dataset.findings import CheckReport, Finding, name_list, sort_findings
 from chroma_studio.dataset.fingerprints import dhash, file_sha256, near_duplicate_groups
 from chroma_studio.dataset.images import load_check_thumbnail, verify_image
+from chroma_studio.dataset.rules import decode_finding, size_findings
 from chroma_studio.dataset.scan import ImageRecord, ScanProblem, ScanResult, scan_folders
-from chroma_studio.dataset.sizes import BELOW_RESOLUTION, HUGE_PIXELS, TOO_SMALL, TOO_SMALL_UPSCALE, is_huge, size_fit
+from chroma_studio.dataset.sizes import HUGE_PIXELS, TOO_SMALL_UPSCALE, is_huge
 
 __all__ = ["HUGE_PIXELS", "TOO_SMALL_UPSCALE", "CheckReport", "Finding", "check_dataset"]
 
@@ -63,7 +64,7 @@ def check_dataset(
         if report.cancelled or (should_stop is not None and should_stop()):
             report.cancelled = True
             break
-        findings += _size_findings(record, resolution)
+        findings += size_findings(record, resolution)
         findings += _read_image(index, record, digests, hashes)
         if progress is not None:
             progress(index + 1, len(scan.images))
@@ -116,45 +117,6 @@ def _repeat_notes(records: Sequence[ImageRecord]) -> list[Finding]:
     ]
 
 
-def _size_findings(record: ImageRecord, resolution: int) -> list[Finding]:
-    findings = []
-    size = f"{record.width}x{record.height}"
-    fit = size_fit(record.width, record.height, resolution)
-    target = f"its {fit.bucket[0]}x{fit.bucket[1]} training shape at {resolution} px"
-    if fit.problem == TOO_SMALL:
-        findings.append(
-            Finding(
-                record.path,
-                TOO_SMALL,
-                f"is {size}, far too small for {target}: it would be enlarged "
-                f"{fit.upscale:.1f}x and teach only blur. Use a larger original or remove it.",
-                "error",
-            )
-        )
-    elif fit.problem == BELOW_RESOLUTION:
-        findings.append(
-            Finding(
-                record.path,
-                BELOW_RESOLUTION,
-                f"is {size}, smaller than {target}; it will be enlarged "
-                f"{fit.upscale:.2f}x and look soft. Use a larger original, or train at a lower resolution.",
-                "warning",
-            )
-        )
-    if is_huge(record.width, record.height):
-        megabytes = record.pixels * 4 // 2**20
-        findings.append(
-            Finding(
-                record.path,
-                "huge",
-                f"is {size} ({record.pixels / 1e6:.0f} megapixels); every load decodes "
-                f"about {megabytes:,} MB. Downscale it to about {2 * resolution} px on the long side.",
-                "warning",
-            )
-        )
-    return findings
-
-
 def _read_image(index: int, record: ImageRecord, digests: dict[int, str], hashes: dict[int, bytes]) -> list[Finding]:
     """Hash the bytes and decode the image once; a file that fails either becomes a finding.
 
@@ -176,10 +138,7 @@ def _read_image(index: int, record: ImageRecord, digests: dict[int, str], hashes
                 hashes[index] = dhash(load_check_thumbnail(record.path))
     except Exception as exc:  # a damaged file can fail inside any Pillow plugin, in any way
         log.debug("cannot decode %s", record.path, exc_info=True)
-        message = (
-            f"cannot be decoded ({exc}): the file is damaged or cut short. Export or download it again, or remove it."
-        )
-        return [Finding(record.path, "corrupt", message, "error")]
+        return [decode_finding(record.path, exc)]
     return []
 
 

@@ -20,6 +20,10 @@ logger = logging.getLogger(__name__)
 # A stop before the run's first step has nothing to save; if the engine has not ended this long
 # after it (stuck on a stalled download, say), its process is ended.
 STOP_BEFORE_TRAINING_WAIT_MS = 5_000
+# A stop during training ends the step in progress, then saves. If the engine then sends nothing
+# for this long, nor for three times its last step, it is taken to hang and its process is ended:
+# the checkpoints it saved before are kept.
+STOP_SILENCE_WAIT_MS = 30_000
 
 
 class RunController(QObject):
@@ -31,6 +35,10 @@ class RunController(QObject):
         self.model = RunModel(self)
         self.worker: TrainingWorker | None = None
         self.stepped = False  # the running engine has trained a step
+        self.step_ms = 0.0  # how long its last step took
+        self._stop_watch = QTimer(self)  # runs from a stop during training until the run ends
+        self._stop_watch.setSingleShot(True)
+        self._stop_watch.timeout.connect(self._on_stop_watch_timeout)
 
     @property
     def running(self) -> bool:
@@ -44,7 +52,8 @@ class RunController(QObject):
         self.model.total_steps = config.optim.max_train_steps or 0
         self.model.set_status(RunStatus.STARTING)
         worker = TrainingWorker(config, environment)
-        self.stepped = False
+        self.stepped, self.step_ms = False, 0.0
+        self._stop_watch.stop()
         connect_worker(worker, self._on_worker_event_emitted, self._on_worker_finished)
         self.worker = worker
         worker.start()
@@ -73,6 +82,8 @@ class RunController(QObject):
             worker.control.stop()
             if not self.stepped:
                 QTimer.singleShot(STOP_BEFORE_TRAINING_WAIT_MS, lambda: self._end_if_not_training(worker))
+            else:
+                self._stop_watch.start(self._stop_silence_ms())
             if self.model.status != RunStatus.STOPPING:
                 self.model.set_status(RunStatus.STOPPING)
                 self.model.log_added.emit(LogLevel.INFO, "Stopping after this step; a checkpoint will be saved.")
@@ -86,6 +97,21 @@ class RunController(QObject):
         if worker is self.worker and worker.is_running() and not self.stepped:
             logger.warning("the engine did not stop before training; ending its process")
             worker.control.kill()
+
+    def _stop_silence_ms(self) -> int:
+        return max(STOP_SILENCE_WAIT_MS, round(3 * self.step_ms))
+
+    @Slot()
+    def _on_stop_watch_timeout(self) -> None:
+        if self.running:
+            logger.warning(
+                "the engine sent nothing for %d ms after a stop; ending its process", self._stop_silence_ms()
+            )
+            self.model.log_added.emit(
+                LogLevel.WARNING,
+                "The training process did not answer the stop and was ended; the checkpoints it saved are kept.",
+            )
+            self.worker.control.kill()
 
     def request_sample(self) -> None:
         if self.running:
@@ -107,11 +133,15 @@ class RunController(QObject):
     # -- from the worker -------------------------------------------------------------------
     @Slot(object)
     def _on_worker_event_emitted(self, event: Event) -> None:
-        self.stepped = self.stepped or isinstance(event, StepLogged)
+        if isinstance(event, StepLogged):
+            self.stepped, self.step_ms = True, event.seconds * 1000
+        if self._stop_watch.isActive():  # the engine is alive: give it the whole wait again
+            self._stop_watch.start(self._stop_silence_ms())
         self.model.apply(event)
 
     @Slot(object)
     def _on_worker_finished(self, result: Any) -> None:
+        self._stop_watch.stop()
         worker = self.worker
         if worker is not None:
             worker.wait()  # its thread has quit its loop already (direct connection); this joins it

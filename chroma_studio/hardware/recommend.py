@@ -31,8 +31,10 @@ SAFETY_MARGIN = 0.10
 MIN_MARGIN_BYTES = GiB // 2
 RESOLUTIONS = (1024, 768, 512)
 PRECISION_NAMES = {"no_change": "bf16", "int8-quanto": "int8", "int4-quanto": "int4", "nf4-bnb": "NF4"}
+DEMO_STEPS = 100  # what "trains in about a minute" holds to on a CPU (resources/configs/demo.json alike)
 DEMO_SETTINGS: dict[str, Any] = {
     "model_flavour": "demo",
+    "max_train_steps": DEMO_STEPS,
     "resolution": 256,
     "base_model_precision": "no_change",
     "mixed_precision": "no",

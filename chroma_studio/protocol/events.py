@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from chroma_studio.base.text import display_text
 from chroma_studio.dataset.findings import Finding
 from chroma_studio.protocol.codec import StrEnum, coerce_enums, decode_fields, encode
 
@@ -141,10 +142,11 @@ class MemoryReport:
 @dataclass(frozen=True)
 class LogMessage:
     level: LogLevel
-    message: str
+    message: str  # display text: a file name that is not UTF-8 shows U+FFFD (see base.text)
 
     def __post_init__(self) -> None:
         coerce_enums(self)
+        object.__setattr__(self, "message", display_text(self.message))
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ class Failed:
 
     def __post_init__(self) -> None:
         coerce_enums(self)
+        for name in ("message", "hint", "traceback"):  # display text, so it can be encoded and shown
+            object.__setattr__(self, name, display_text(getattr(self, name)))
 
 
 @dataclass(frozen=True)

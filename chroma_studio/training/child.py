@@ -71,7 +71,8 @@ class _Writer:
         self.done = False
 
     def send(self, message: dict[str, Any]) -> None:
-        line = json.dumps(message, ensure_ascii=False, allow_nan=True).encode("utf-8") + b"\n"
+        # ASCII escapes carry a file name's undecodable bytes (lone surrogates) through to the app intact.
+        line = json.dumps(message, ensure_ascii=True, allow_nan=True).encode("ascii") + b"\n"
         with self.lock:
             if self.stream is None:
                 return

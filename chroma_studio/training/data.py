@@ -28,9 +28,16 @@ class Example:
 
 
 def load_examples(config: TrainingConfig) -> tuple[list[Example], list[str]]:
-    """Scan the dataset folders; return the examples and warnings. Raises DatasetError if none."""
+    """Scan the dataset folders; return the examples and warnings. Raises DatasetError if none.
+
+    Each image is judged by ``dataset.rules`` (as the dataset check and the Dataset page judge
+    it): every finding becomes a warning in the check's words, and an image with an error is
+    left out. Warnings are display text (see ``base.text``), safe to print and log.
+    """
+    from chroma_studio.base.text import display_text
     from chroma_studio.dataset.buckets import bucket_for
-    from chroma_studio.dataset.captions import CaptionError, read_caption
+    from chroma_studio.dataset.captions import CaptionError, read_caption_if_present
+    from chroma_studio.dataset.rules import Caption, image_findings, trains
     from chroma_studio.dataset.scan import scan_folders
 
     folders = config.data.dataset_dirs
@@ -38,26 +45,30 @@ def load_examples(config: TrainingConfig) -> tuple[list[Example], list[str]]:
         raise DatasetError("No image folder is set. Add a folder of images (dataset_dirs) and start again.")
     missing = [f for f in folders if not Path(f).is_dir()]
     if missing:
-        raise DatasetError(f"Image folder not found: {missing[0]}. Check the path or remove it from dataset_dirs.")
-    result = scan_folders(folders)
-    warnings = [f"{p.path}: {p.message}" for p in result.problems]
+        raise DatasetError(
+            f"Image folder not found: {display_text(missing[0])}. Check the path or remove it from dataset_dirs."
+        )
+    resolution = config.data.resolution
+    result = scan_folders(folders, follow_links=config.data.follow_links)
+    warnings = [display_text(str(p)) for p in result.problems]
     examples = []
     for record in result.images:
+        caption: Caption
         try:
-            caption = read_caption(record.caption_path)
+            caption = read_caption_if_present(record.caption_path)
         except CaptionError as exc:
-            warnings.append(f"{exc} The image is left out of training until then.")
+            caption = exc
+        findings = image_findings(record, resolution, caption)
+        warnings += [display_text(str(finding)) for finding in findings]
+        if not trains(findings):
             continue
-        if not caption:
-            warnings.append(
-                f"{record.path}: no caption; it trains with an empty prompt. Add {record.caption_path.name}."
-            )
-        bucket = bucket_for(record.width, record.height, config.data.resolution)
-        examples.append(Example(record.path, caption, bucket, max(1, record.repeats)))
+        text = caption if isinstance(caption, str) else ""
+        bucket = bucket_for(record.width, record.height, resolution)
+        examples.append(Example(record.path, text, bucket, max(1, record.repeats)))
     if not examples:
         raise DatasetError(
-            f"No usable images in {', '.join(folders)}. Add images (JPEG, PNG, WebP and other common formats),"
-            " each with its caption in a .txt file of the same name."
+            f"No usable images in {display_text(', '.join(folders))}. Add images (JPEG, PNG, WebP and other common"
+            " formats), each with its caption in a .txt file of the same name."
         )
     return examples, warnings
 

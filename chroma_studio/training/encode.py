@@ -106,8 +106,8 @@ def cache_latents(
     loaded (on the CPU)."""
     from chroma_studio.dataset.images import load_training_image
 
-    keys = [cache.latent_key(file_sha256(e.image), e.bucket) for e in examples]
-    missing = [i for i, key in enumerate(keys) if not cache.has("latent", key)]
+    keys = [_latent_key(cache, e, sink) for e in examples]
+    missing = [i for i, key in enumerate(keys) if key is not None and not cache.has("latent", key)]
     if not missing:
         return keys, None
     vae_dtype = torch.float32 if dtype == torch.float16 else dtype
@@ -118,11 +118,12 @@ def cache_latents(
         for done, index in enumerate(missing, start=1):
             if control.stop_requested:
                 raise Stopped
-            example = examples[index]
+            example, key = examples[index], keys[index]
+            assert key is not None  # only readable images are missing
             try:
                 image = load_training_image(example.image, example.bucket)
             except (OSError, ValueError, Image.DecompressionBombError) as exc:
-                sink(LogMessage("warning", f"{example.image}: cannot be read ({exc}); training goes on without it."))
+                _left_out(sink, example, exc)
                 keys[index] = None
                 continue
             pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
@@ -130,10 +131,24 @@ def cache_latents(
             with torch.no_grad():
                 latent = vae.encode(pixels[None].to(device, vae_dtype)).latent_dist.mode()
             # The transformer works on shifted, scaled latents: (z - shift) * scale.
-            cache.put("latent", keys[index], ((latent[0].float() - shift) * scale))
+            cache.put("latent", key, ((latent[0].float() - shift) * scale))
             sink(Progress(task=task, done=done, total=len(missing)))
     finally:
         vae.to("cpu")
         release_memory(device)
     logger.info("encoded %d images", len(missing))
     return keys, vae
+
+
+def _latent_key(cache: EmbeddingCache, example: Example, sink: Sink) -> str | None:
+    """The cache key of an example's latent; None (reported) when its file cannot be read, for
+    instance because it was deleted after the dataset was scanned."""
+    try:
+        return cache.latent_key(file_sha256(example.image), example.bucket)
+    except OSError as exc:
+        _left_out(sink, example, exc)
+        return None
+
+
+def _left_out(sink: Sink, example: Example, exc: BaseException) -> None:
+    sink(LogMessage("warning", f"{example.image}: cannot be read ({exc}); training goes on without it."))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import traceback
 
 from chroma_studio.protocol.events import Failed
@@ -25,8 +26,9 @@ def _is_oom(exc: BaseException) -> bool:
     return "out of memory" in text or "mps backend out of memory" in text
 
 
-def describe_failure(exc: BaseException) -> Failed:
-    """The Failed event for ``exc``, with a hint that says what to change."""
+def describe_failure(exc: BaseException, output_dir: str | os.PathLike | None = None) -> Failed:
+    """The Failed event for ``exc``, with a hint that says what to change; ``output_dir`` is the
+    folder the run writes to, named when the disk it is on is full."""
     from chroma_studio.base.run_lock import RunFolderInUse
     from chroma_studio.config import ConfigError
     from chroma_studio.training.checkpoint import CheckpointError
@@ -67,10 +69,15 @@ def describe_failure(exc: BaseException) -> Failed:
             topic="memory",
         )
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        # Complete as it stands: it names what could not be written and the folder, with no traceback.
+        folder = f"the output folder {output_dir}" if output_dir is not None else "the output folder"
+        if exc.filename:
+            what = f"{exc.filename} could not be written" + (f" ({folder})" if output_dir is not None else "")
+        else:
+            what = f"nothing more can be written to {folder}"
         return Failed(
-            f"The disk is full: {exc.filename or message}.",
+            f"The disk is full: {what}.",
             "Free some disk space or choose an output folder on another drive; earlier checkpoints are intact.",
-            trace,
         )
     if isinstance(exc, PermissionError):
         return Failed(

@@ -1,4 +1,6 @@
-"""The resolved plan of a run, worked out without loading any weights (``train --dry-run``)."""
+"""A run checked and planned without loading any weights (``train --dry-run``): ``check_run`` makes
+the checks a real run makes before it loads a model, by the same code; ``describe_plan`` resolves
+the rest (model source, device, LoRA size, steps)."""
 
 from __future__ import annotations
 
@@ -41,9 +43,38 @@ def noise_levels(config: TrainingConfig) -> dict[str, Any]:
     return described
 
 
+def plan_errors() -> tuple[type[Exception], ...]:
+    """The errors a failed check raises, each with a message written for the user."""
+    from chroma_studio.base.run_lock import RunFolderInUse
+    from chroma_studio.config import ConfigError
+    from chroma_studio.training.checkpoint import CheckpointError
+    from chroma_studio.training.data import DatasetError
+    from chroma_studio.training.errors import TrainingError
+    from chroma_studio.training.loading import ModelSourceError
+
+    return (ConfigError, DatasetError, TrainingError, RunFolderInUse, CheckpointError, ModelSourceError, OSError)
+
+
+def check_run(config: TrainingConfig) -> list[str]:
+    """The checks a run makes before it loads a model, by the same code and with the same errors:
+    the settings, the dataset (at least one usable image) and the output folder (``check_folder``).
+    Raises one of ``plan_errors()``; returns the dataset's warnings."""
+    from chroma_studio.base.run_folder import RunFolder
+    from chroma_studio.config import ConfigError, errors
+    from chroma_studio.training.data import load_examples
+    from chroma_studio.training.prepare import check_folder
+
+    problems = errors(config.validate())
+    if problems:
+        raise ConfigError(problems)
+    _, warnings = load_examples(config)
+    check_folder(config, RunFolder(config.run.output_dir))
+    return warnings
+
+
 def describe_plan(config: TrainingConfig) -> dict[str, Any]:
     """Everything a dry run reports: model source, device, precision, LoRA, data and steps."""
-    from chroma_studio.training.data import DatasetError, load_examples, total_steps
+    from chroma_studio.training.data import load_examples, total_steps
     from chroma_studio.training.loading import pick_device, resolve_source
 
     source = resolve_source(config)
@@ -77,13 +108,7 @@ def describe_plan(config: TrainingConfig) -> dict[str, Any]:
                 "No GPU found: the real 8.9B model would take days per epoch on the CPU. Use a CUDA, ROCm or "
                 "Apple-silicon machine, or model_flavour demo to try the app."
             )
-    try:
-        examples, warnings = load_examples(config)
-    except DatasetError as exc:
-        plan["dataset"] = {"error": str(exc)}
-        steps = config.optim.max_train_steps
-        plan["steps"] = steps if steps else "set by the dataset size" if config.optim.num_train_epochs else 1000
-        return plan
+    examples, warnings = load_examples(config)  # raises DatasetError, as check_run does first
     steps, per_epoch = total_steps(config, examples)
     plan["dataset"] = {"images": len(examples), "warnings": len(warnings), "buckets": len({e.bucket for e in examples})}
     plan["steps"] = steps

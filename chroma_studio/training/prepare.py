@@ -1,14 +1,15 @@
 """Everything a run needs before its first step, gathered once: ``prepare_run(...) -> PreparedRun``.
 
-Order of work: check the settings, read the dataset, claim the output folder (its lock, the
-checkpoint to resume from, config.json), fetch the model, fill the embedding cache (T5, then the
-VAE), load and quantize the transformer and add the LoRA. What comes out is one frozen record
-that the training loop only reads.
+Order of work: check the settings, read the dataset, claim the output folder (refusing one it
+cannot use, then its lock, the checkpoint to resume from, config.json), fetch the model, fill
+the embedding cache (T5, then the VAE), load and quantize the transformer and add the LoRA.
+What comes out is one frozen record that the training loop only reads.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,22 @@ from typing import Any
 import torch
 
 from chroma_studio.base.paths import cache_dir
-from chroma_studio.base.run_folder import RunFolder
+from chroma_studio.base.run_folder import (
+    CHECKPOINTS,
+    KOHYA_FILE,
+    LOCK,
+    LOG,
+    LORA_FILE,
+    METRICS,
+    SAMPLES,
+    RunFolder,
+)
 from chroma_studio.base.run_lock import RunLock
 from chroma_studio.config import ConfigError, TrainingConfig, errors
 from chroma_studio.config.settings import SIGMA_DISTRIBUTION_WORDS, SIGMA_DISTRIBUTIONS, SigmaDistribution, sigma_keys
 from chroma_studio.protocol.control import TrainingControl
-from chroma_studio.protocol.events import LogMessage, PhaseChanged, Sink
-from chroma_studio.training.checkpoint import Identity
+from chroma_studio.protocol.events import LogMessage, PhaseChanged, Sink, null_sink
+from chroma_studio.training.checkpoint import Identity, resolve_checkpoint
 from chroma_studio.training.data import DatasetError, Example, load_examples
 from chroma_studio.training.embedding_cache import EmbeddingCache
 from chroma_studio.training.encode import cache_latents, cache_text, release_memory
@@ -134,14 +144,49 @@ def _phase(sink: Sink, name: str, detail: str) -> None:
 # -- the output folder ----------------------------------------------------------------------------
 
 
+# What a run writes beside its config.json; a config.json with none of them is not a run's.
+RUN_FILES = (METRICS, LOG, LOCK, CHECKPOINTS, SAMPLES, LORA_FILE, KOHYA_FILE)
+
+
+def check_folder(config: TrainingConfig, folder: RunFolder) -> None:
+    """Every reason the output folder cannot take this run, found without changing anything (a dry
+    run asks the same): it is a file, cannot be made or written, would lose a config.json no run
+    wrote, is in use by another run, or lacks the checkpoint to resume from."""
+    path = folder.path
+    if path.exists() and not path.is_dir():
+        raise TrainingError(f"The output folder {path} is a file, not a folder.", "Choose another output_dir.")
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise TrainingError(
+            f"Cannot write to the output folder {path}: {existing} is a file, not a folder.",
+            "Choose an output folder you can write to (output_dir).",
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise TrainingError(
+            f"Cannot write to the output folder {path}: permission denied.",
+            "Choose an output folder you can write to (output_dir).",
+        )
+    if folder.config_file.exists() and not any((path / name).exists() for name in RUN_FILES):
+        raise TrainingError(
+            f"{folder.config_file} is not from a run, and a run writes its own config.json there: "
+            "training into this folder would replace that file.",
+            "Choose another output folder (output_dir), such as a new folder beside the config file.",
+        )
+    if path.is_dir():
+        probe = folder.lock()
+        probe.acquire()  # raises RunFolderInUse while another run trains here
+        probe.release()
+    find_resume(config, folder, null_sink)
+
+
 def claim_folder(
     config: TrainingConfig, folder: RunFolder, lock: RunLock, sink: Sink
 ) -> tuple[Path | None, SigmaDistribution]:
-    """Create and lock the output folder, find the checkpoint to resume from and write config.json
-    (with the noise levels the run trains at); (that checkpoint, those noise levels)."""
-    if folder.path.exists() and not folder.path.is_dir():
-        raise TrainingError(f"The output folder {folder.path} is a file, not a folder.", "Choose another output_dir.")
+    """Check the output folder (``check_folder``), then create and lock it, find the checkpoint to
+    resume from and write config.json (with the noise levels the run trains at); (that checkpoint,
+    those noise levels)."""
     try:
+        check_folder(config, folder)
         folder.create()
         lock.acquire()
         resume = find_resume(config, folder, sink)
@@ -170,7 +215,7 @@ def find_resume(config: TrainingConfig, folder: RunFolder, sink: Sink) -> Path |
         if latest is None:
             sink(LogMessage("info", f"No checkpoint in {folder.path} yet; starting from the beginning."))
         return latest
-    return Path(wanted)
+    return resolve_checkpoint(wanted)
 
 
 def resumed_sigma_distribution(

@@ -6,6 +6,7 @@ import logging
 import time
 
 from chroma_studio.base.run_folder import RunFolder
+from chroma_studio.base.text import display_text
 from chroma_studio.protocol.events import (
     CheckpointSaved,
     Event,
@@ -34,7 +35,7 @@ class RunLog:
     def __call__(self, event: Event) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         for level, message in log_lines(event):
-            self.pending.append(f"{stamp}  {log_text(level, message)}\n")
+            self.pending.append(f"{stamp}  {display_text(log_text(level, message))}\n")  # always UTF-8
         if isinstance(event, Finished | Failed | CheckpointSaved | RunPlanned):
             self.flush()
         self.sink(event)

@@ -2,8 +2,9 @@
 
 Prepare (``prepare.py``: dataset, model, embedding cache, LoRA), then the optimizer, the loop
 (micro-batches, clip, step, one status line; checkpoints and samples when due), then finish
-(last checkpoint, LoRA files, final samples). Every failure becomes a ``Failed`` event with a
-hint; nothing is swallowed.
+(last checkpoint, LoRA files, final samples). A stop before the first step ends the run with
+no checkpoint and no LoRA files; a run refused its folder (another run holds it) writes nothing
+there. Every failure becomes a ``Failed`` event with a hint; nothing is swallowed.
 """
 
 from __future__ import annotations
@@ -58,16 +59,20 @@ def run_training(config: TrainingConfig, sink: Sink = null_sink, control: Traini
         loop = TrainingLoop(config, prepared, folder, log, control)
         return loop.train()
     except (Stopped, DownloadCancelled):
-        sink(Finished(step=0, output_dir=config.run.output_dir, lora_path=None, stopped=True))
-        return RunResult("stopped", 0, config.run.output_dir)
+        step = loop.step if loop else 0
+        report = log if lock.held else sink
+        report(LogMessage("info", "Stopped before the first step: no checkpoint or LoRA was written."))
+        report(Finished(step=step, output_dir=config.run.output_dir, lora_path=None, stopped=True))
+        return RunResult("stopped", step, config.run.output_dir)
     except Exception as exc:
-        failure = describe_failure(exc)
+        failure = describe_failure(exc, folder.path)
         logger.error("training failed: %s", failure.message)
         logger.debug("%s", failure.traceback)
-        sink(failure)
+        (log if lock.held else sink)(failure)  # a run refused the folder leaves nothing in it
         return RunResult("failed", loop.step if loop else 0, config.run.output_dir, failure=failure)
     finally:
-        log.flush()
+        if lock.held:
+            log.flush()
         lock.release()
 
 
@@ -120,6 +125,7 @@ class TrainingLoop:
                     "train further. The LoRA files are written again.",
                 )
             )
+        self.stop_if_not_started()
         trained = sum(p.numel() for p in self.params)
         examples = len(self.run.examples)
         self.sink(RunPlanned(total, start, examples, self.per_epoch, trained, len(self.run.lora_modules)))
@@ -158,6 +164,8 @@ class TrainingLoop:
                 every = config.validation.validation_steps
                 if Request.SAMPLE in requests or (every and self.step % every == 0 and self.step < total):
                     self.sample()
+            if self.step == start:  # stopped during the first sample pass or a pause
+                self.stop_if_not_started()
         return self.finish()
 
     def optimizer_step(self) -> tuple[float, list[float], int]:
@@ -204,6 +212,12 @@ class TrainingLoop:
         return RunResult("stopped" if stopped else "finished", self.step, out, str(files[0]))
 
     # -- on the way -------------------------------------------------------------------------------
+    def stop_if_not_started(self) -> None:
+        """A stop before the first step ends the run with nothing written: no checkpoint, no LoRA
+        files (a step-0 sample already rendered stays; it shows the untrained model)."""
+        if self.control.stop_requested and self.step < self.total:
+            raise Stopped
+
     def phase(self, name: str, detail: str = "") -> None:
         logger.info("%s: %s", name, detail)
         self.sink(PhaseChanged(name, detail))

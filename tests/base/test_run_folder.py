@@ -105,6 +105,44 @@ def test_checkpoints_are_published_whole_listed_in_order_and_pruned(tmp_path):
     assert folder.read_checkpoint_state(tmp_path / "nowhere") == {}
 
 
+def test_a_prune_ended_halfway_leaves_no_half_deleted_checkpoint_in_sight(tmp_path, monkeypatch):
+    folder = RunFolder(tmp_path)
+    for step in (2, 4, 6):
+        (save(folder, step).parent / f"step_{step}" / "lora.safetensors").write_bytes(b"weights")
+    real_rmtree = runs.shutil.rmtree
+
+    def killed_while_deleting(path, ignore_errors=False):
+        if not os.path.exists(path):
+            return
+        os.remove(os.path.join(path, "lora.safetensors"))  # one file gone, then the process ends
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs.shutil, "rmtree", killed_while_deleting)
+    with pytest.raises(KeyboardInterrupt):
+        folder.prune_checkpoints(1)
+    monkeypatch.setattr(runs.shutil, "rmtree", real_rmtree)
+    assert [step for step, _ in folder.checkpoints()] == [4, 6]
+    assert all((path / "lora.safetensors").is_file() for _, path in folder.checkpoints())
+    assert folder.latest_checkpoint() == folder.checkpoint_dir(6)  # what a resume takes
+    tmp = folder.start_checkpoint(8)  # the next save sweeps the leftover away
+    assert sorted(p.name for p in folder.checkpoints_dir.iterdir()) == sorted(["step_4", "step_6", tmp.name])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_every_file_of_a_published_checkpoint_gets_the_usual_mode(tmp_path):
+    folder = RunFolder(tmp_path)
+    tmp = folder.start_checkpoint(1)
+    private = tmp / "lora.safetensors"
+    private.write_bytes(b"weights")
+    private.chmod(0o600)  # as safetensors writes it
+    (tmp / runs.CHECKPOINT_STATE).write_text("{}")
+    final = folder.publish_checkpoint(tmp, 1)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in final.iterdir()} == {
+        "lora.safetensors": usual_mode(),
+        runs.CHECKPOINT_STATE: usual_mode(),
+    }
+
+
 def test_a_new_checkpoint_clears_what_a_crash_left_and_gets_the_usual_permissions(tmp_path):
     folder = RunFolder(tmp_path)
     save(folder, 1)

@@ -6,7 +6,8 @@ import random
 from PIL import Image, ImageFile
 
 from chroma_studio.dataset.caption_checks import DIVERSITY_ADVICE
-from chroma_studio.dataset.checks import HUGE_PIXELS, _size_findings, check_dataset
+from chroma_studio.dataset.checks import HUGE_PIXELS, check_dataset
+from chroma_studio.dataset.rules import size_findings
 from chroma_studio.dataset.scan import ImageRecord
 
 from .files import ORIENTATION, photo, png_header_only, tree_digest, varied_caption
@@ -103,11 +104,11 @@ def test_huge_images_warn_from_their_size(tmp_path):
     huge = ImageRecord(tmp_path / "pano.jpg", 12000, 8000, tmp_path / "pano.txt", tmp_path)
     fine = ImageRecord(tmp_path / "photo.jpg", 6000, 4000, tmp_path / "photo.txt", tmp_path)
 
-    [finding] = _size_findings(huge, 1024)
+    [finding] = size_findings(huge, 1024)
 
     assert huge.pixels > HUGE_PIXELS and (finding.code, finding.severity) == ("huge", "warning")
     assert "96 megapixels" in finding.message and "2048 px" in finding.message
-    assert _size_findings(fine, 1024) == []
+    assert size_findings(fine, 1024) == []
 
 
 def test_huge_png_is_verified_but_never_decoded(tmp_path, make_image, monkeypatch):

@@ -16,7 +16,7 @@ from chroma_studio.dataset import (
     size_fit,
     size_problem,
 )
-from chroma_studio.dataset.checks import _size_findings
+from chroma_studio.dataset.rules import size_findings
 
 SIZES = [
     (1024, 1024),
@@ -71,6 +71,6 @@ def test_the_check_reports_exactly_the_size_problems_of_the_rule(resolution):
     for width, height in SIZES:
         path = Path(f"/data/{width}x{height}.png")
         record = ImageRecord(path, width, height, path.with_suffix(".txt"), path.parent)
-        codes = {f.code for f in _size_findings(record, resolution)} - {"huge"}
+        codes = {f.code for f in size_findings(record, resolution)} - {"huge"}
         expected = size_problem(width, height, resolution)
         assert codes == ({expected} if expected else set()), (width, height)

@@ -44,3 +44,18 @@ def test_a_check_whose_process_dies_fails_with_the_reason(tmp_path, monkeypatch)
 
     with pytest.raises(RuntimeError, match=r"The background process ended unexpectedly \(exit code 3\)"):
         check_in_engine_process(DatasetCheckJob((str(tmp_path),)), lambda *_: None, lambda: False)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux keeps file names that are not UTF-8 as bytes")
+def test_a_file_name_that_is_not_utf8_comes_back_from_the_engine_intact(tmp_path):
+    import os
+
+    folder = copy_demo_images(tmp_path / "data")
+    odd = folder / os.fsdecode(b"caf\xe9.jpg")  # a lone surrogate in Python's name for it
+    data = (folder / "rocket.jpg").read_bytes()
+    odd.write_bytes(data[: len(data) // 3])  # damaged, so the check reports it by its path
+
+    found = check_work([str(folder)], 512)(lambda *_: None, lambda: False)
+
+    assert "corrupt" in found[odd.absolute()]
+    assert not engine_processes()

@@ -150,11 +150,47 @@ def test_stats(model: DatasetModel) -> None:
     model.set_trigger_word("sks")
     stats = model.stats()
     captioned = sum(1 for i in range(ROWS) if i % 10)
-    assert stats.images == ROWS and stats.unusable == 0 and stats.per_epoch == ROWS
+    too_small = ROWS // 100  # left out of training, as the check and the engine leave them out
+    assert stats.images == ROWS and stats.unusable == 0 and stats.per_epoch == ROWS - too_small
+    assert stats.too_small == too_small and stats.trainable == ROWS - too_small
     assert stats.captioned == captioned
     assert stats.with_trigger == sum(1 for i in range(ROWS) if i % 10 and i % 7)
     assert stats.smallest == (200, 200)
     assert stats.median in ((1536, 1152), (1152, 1536))
-    assert sum(stats.buckets.values()) == ROWS
-    assert stats.problems["too-small"] == ROWS // 100
+    assert sum(stats.buckets.values()) == ROWS - too_small
+    assert stats.problems["too-small"] == too_small
     assert model.caption_paths([3, 1, 1]) == [Path("/data/set/img_00001.txt"), Path("/data/set/img_00003.txt")]
+
+
+def test_the_page_judges_images_with_the_words_of_the_check(tmp_path) -> None:
+    from PIL import Image
+
+    from chroma_studio.dataset import check_dataset, read_caption_if_present
+    from chroma_studio.gui.dataset.items import problem_kinds, problem_messages
+
+    folder = tmp_path / "set"
+    folder.mkdir()
+    for name, size, caption in [
+        ("dot", (1, 1), "one pixel"),
+        ("small", (64, 64), "a small square"),
+        ("soft", (400, 400), "a square below the resolution"),
+        ("empty_caption", (512, 512), ""),
+        ("uncaptioned", (512, 512), None),
+    ]:
+        Image.new("RGB", size, (len(name) * 20, 90, 160)).save(folder / f"{name}.png")
+        if caption is not None:
+            (folder / f"{name}.txt").write_text(caption, encoding="utf-8")
+    rule_codes = {"too-small", "below-resolution", "caption-missing", "caption-empty"}
+    report = check_dataset([folder], resolution=512)
+    said_by_check = {(f.path, f.message) for f in report.findings if f.code in rule_codes}
+
+    said_by_page = set()
+    for record in report.images:
+        item = DatasetItem.from_record(record)
+        item.caption = read_caption_if_present(record.caption_path)
+        messages = problem_messages(item, problem_kinds(item, 512), 512)
+        path = record.caption_path if item.caption == "" else record.path  # an empty caption is the file's problem
+        said_by_page |= {(path, message) for message in messages}
+        assert item.trains_at(512) == (record.path.stem not in ("dot", "small"))
+    assert said_by_page == said_by_check
+    assert len(said_by_check) == 5

@@ -112,7 +112,7 @@ def test_badges_for_missing_caption_and_damaged_images(page, qtbot, tmp_path):
     assert page.model.problems(row_of(page, "green.png")) == ("trigger-missing",)
     qtbot.waitUntil(lambda: "Missing from 2 captions" in page.trigger_hint.text())  # green and blue
     tooltip = page.model.index(row_of(page, "blue.png")).data(Qt.ItemDataRole.ToolTipRole)
-    assert "No caption" in tooltip and "blue.txt" in tooltip
+    assert "has no caption (blue.txt)" in tooltip  # the words of the check and of training
     page.grab()  # the delegate paints badges, placeholders and failures without error
     broken = page.filter_model.mapFromSource(page.model.index(row_of(page, "broken.png")))
     page.grid.setCurrentIndex(broken)

@@ -119,6 +119,18 @@ def test_cpu_only_offers_the_demo_honestly():
     assert recommendation.estimate.peak_combined_bytes < 4 * GiB
 
 
+def test_the_demo_trains_about_a_minute_of_steps():
+    """The demo is offered as "about a minute": that is about 100 steps, not the 1,000 default."""
+    import json
+
+    from chroma_studio.base.paths import resources_dir
+
+    recommendation = recommend(cpu_machine(32))
+    assert TrainingConfig().replace(**recommendation.settings).optim.max_train_steps == 100
+    demo = json.loads((resources_dir() / "configs" / "demo.json").read_text(encoding="utf-8"))
+    assert demo["max_train_steps"] == 100
+
+
 def test_dataset_resolution_caps_the_training_resolution():
     assert target_resolution(None) == 1024
     assert target_resolution(600) == 576

@@ -42,6 +42,23 @@ def test_a_full_disk_while_saving_stops_cleanly_and_keeps_the_previous_checkpoin
     assert resumed.status == "finished" and resumed.step == 6
 
 
+def test_a_full_disk_names_the_output_folder_and_promises_nothing_unprinted(make_config, events, monkeypatch):
+    config = make_config(max_train_steps=2, checkpointing_steps=1)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a write reports it: no file name
+
+    monkeypatch.setattr(ckpt, "save_file", full)
+    result = run_training(config, events)
+    assert result.status == "failed"
+    failed = events.of(ev.Failed)[-1]
+    assert (
+        failed.message == f"The disk is full: nothing more can be written to the output folder {config.run.output_dir}."
+    )
+    assert "Free some disk space" in failed.hint and "below" not in failed.hint
+    assert not failed.traceback  # the message is whole; no details to print beside it
+
+
 def identity_of(config):
     return ckpt.Identity(
         "demo (tiny random Chroma; samples are noise)",

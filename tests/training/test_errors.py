@@ -18,6 +18,8 @@ def test_out_of_memory_suggests_quantization_and_lower_resolution():
 def test_disk_full_and_permission_name_the_file():
     full = describe_failure(OSError(errno.ENOSPC, "No space left on device", "/runs/a/lora.safetensors"))
     assert "/runs/a/lora.safetensors" in full.message and "Free some disk space" in full.hint
+    named = describe_failure(OSError(errno.ENOSPC, "No space left on device"), "/runs/a")
+    assert "/runs/a" in named.message and not named.traceback
     denied = describe_failure(PermissionError(errno.EACCES, "Permission denied", "/runs/b"))
     assert "/runs/b" in denied.message and "write to" in denied.hint
 

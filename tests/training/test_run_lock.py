@@ -36,6 +36,22 @@ def test_a_folder_in_use_by_a_live_training_is_refused_with_its_process_named(ma
     assert not (Path(config.run.output_dir) / "checkpoints").exists()
 
 
+def test_a_refused_run_writes_nothing_into_the_folder(make_config, events):
+    config = make_config()
+    out = Path(config.run.output_dir)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        write_lock(out, other.pid, psutil.Process(other.pid).create_time())
+        (out / "log.txt").write_text("the running run's log\n")
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        result = run_training(config, events)
+    finally:
+        other.kill()
+        other.wait()
+    assert result.status == "failed" and "Another training" in events.of(ev.Failed)[-1].message
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_the_lock_of_an_ended_process_is_taken_over_and_released_at_the_end(make_config):
     config = make_config()
     ended = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -239,3 +239,44 @@ def test_an_unreadable_image_is_reported_and_left_out(make_config, small_dataset
     warnings = [e.message for e in events.of(ev.LogMessage) if e.level == "warning"]
     assert any(str(damaged) in w and "training goes on without it" in w for w in warnings)
     assert events.of(ev.RunPlanned)[0].images == 3
+
+
+def test_a_file_deleted_after_the_scan_is_left_out_with_a_warning(make_config, small_dataset, events):
+    gone = small_dataset / "rocket.jpg"
+
+    def sink(event):
+        events(event)
+        if isinstance(event, ev.PhaseChanged) and event.phase == "caching":
+            gone.unlink()  # after the dataset was read, before its images are encoded
+
+    result = run_training(make_config(max_train_steps=3), sink)
+    assert result.status == "finished", result.failure
+    warnings = [e.message for e in events.of(ev.LogMessage) if e.level == "warning"]
+    assert any(str(gone) in w and "training goes on without it" in w for w in warnings)
+    assert events.of(ev.RunPlanned)[0].images == 3
+
+
+@pytest.mark.parametrize(
+    ("phase", "detail"),
+    [("loading", "Reading the dataset"), ("loading", "Loading the transformer"), ("sampling", "Samples at step 0")],
+)
+def test_a_stop_before_the_first_step_ends_the_run_with_nothing_written(make_config, events, phase, detail):
+    config = make_config(max_train_steps=5, validation_steps=2)
+    control = TrainingControl()
+
+    def sink(event):
+        events(event)
+        if isinstance(event, ev.PhaseChanged) and (event.phase, event.detail) == (phase, detail):
+            control.stop()
+
+    result = run_training(config, sink, control)
+    assert result.status == "stopped" and result.step == 0
+    out = Path(config.run.output_dir)
+    assert not (out / "checkpoints").exists() and not list(out.glob("*.safetensors"))
+    assert not events.of(ev.StepLogged) and not events.of(ev.CheckpointSaved)
+    assert phase == "sampling" or not events.of(ev.SampleReady)  # the step-0 sample comes after loading
+    finished = events.of(ev.Finished)[-1]
+    assert finished.stopped and finished.lora_path is None
+    messages = [e.message for e in events.of(ev.LogMessage)]
+    assert "Stopped before the first step: no checkpoint or LoRA was written." in messages
+    assert "Stopped before the first step" in (out / "log.txt").read_text()

@@ -4,8 +4,9 @@ Plain Python (no Qt), so the rules can be read and tested on their own. Problems
 places:
 - the image checks (``check_dataset``): damaged files and duplicates, found once per scan;
 - live rules, recomputed whenever a caption, the trigger word or the resolution changes:
-  missing, empty or unreadable captions, a missing trigger word, too small or below the
-  training resolution (``size_problem``, the rule the check uses).
+  missing, empty or unreadable captions, too small or below the training resolution
+  (``dataset.rules``: the rules, severities and words of the check and of training), and a
+  missing trigger word.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from pathlib import Path
 from chroma_studio.dataset import (
     BELOW_RESOLUTION,
     TOO_SMALL,
+    CaptionError,
     Finding,
     ImageRecord,
     ScanProblem,
     caption_path_for,
     contains_word,
+    image_findings,
     size_fit,
-    size_problem,
 )
 
 
@@ -101,8 +103,12 @@ class DatasetItem:
 
     @property
     def trains(self) -> bool:
-        """Whether training takes it: a usable image whose caption (if any) can be read."""
+        """Whether training takes it, size aside: a usable image whose caption (if any) can be read."""
         return self.usable and not self.caption_error
+
+    def trains_at(self, resolution: int) -> bool:
+        """Whether training at ``resolution`` takes it: ``trains``, and not too small (``dataset.rules``)."""
+        return self.trains and size_fit(self.width, self.height, resolution).problem != TOO_SMALL
 
     @property
     def left_out_reason(self) -> str:
@@ -123,42 +129,36 @@ class DatasetItem:
         return size_fit(self.width, self.height, resolution).bucket if self.usable else None
 
 
+def rule_findings(item: DatasetItem, resolution: int) -> list[Finding]:
+    """What the dataset rules (shared with the check and training) say of a usable ``item``."""
+    caption: str | CaptionError | None = item.caption
+    if item.caption_error:
+        caption = CaptionError(item.caption_path, item.caption_error)
+    return image_findings(item, resolution, caption)
+
+
 def problem_kinds(item: DatasetItem, resolution: int, trigger_word: str = "") -> tuple[str, ...]:
     """The keys of ``item``'s problems, most serious first."""
     kinds = set(item.image_problems)
     if not item.usable:  # it cannot train, so its caption does not matter
         return tuple(sorted(kinds, key=_ORDER.__getitem__))
-    if item.caption_error:
-        kinds.add("caption-unreadable")
-    elif item.caption is None:
-        kinds.add("caption-missing")
-    elif not item.caption:
-        kinds.add("caption-empty")
-    elif trigger_word and not contains_word(item.caption, trigger_word):
+    kinds.update(f.code for f in rule_findings(item, resolution) if f.code in _ORDER)
+    if item.caption and not item.caption_error and trigger_word and not contains_word(item.caption, trigger_word):
         kinds.add("trigger-missing")
-    size = size_problem(item.width, item.height, resolution)
-    if size is not None:
-        kinds.add(size)
     return tuple(sorted(kinds, key=_ORDER.__getitem__))
 
 
 def problem_messages(item: DatasetItem, kinds: Iterable[str], resolution: int, trigger_word: str = "") -> list[str]:
-    """One sentence per problem, for a tooltip."""
+    """One sentence per problem, for a tooltip: the words of the check and of training."""
+    rules = {f.code: f.message for f in rule_findings(item, resolution)} if item.usable else {}
     messages = []
     for kind in kinds:
         if kind in item.image_problems:
             messages.append(item.image_problems[kind])
-        elif kind == "caption-unreadable":
-            messages.append(item.caption_error)
-        elif kind == "caption-missing":
-            messages.append(f"No caption: write one, it is saved as {item.caption_path.name}.")
-        elif kind == "caption-empty":
-            messages.append("The caption is empty: describe the image.")
+        elif kind in rules:
+            messages.append(rules[kind])
         elif kind == "trigger-missing":
             messages.append(f"The caption does not contain the trigger word '{trigger_word}'.")
-        elif kind in (TOO_SMALL, BELOW_RESOLUTION) and item.usable:
-            fit = size_fit(item.width, item.height, resolution)
-            messages.append(f"Enlarged {fit.upscale:.1f}x to its {fit.bucket[0]}x{fit.bucket[1]} training shape.")
     return messages
 
 
@@ -190,6 +190,7 @@ class DatasetStats:
     per_epoch: int = 0  # counting folder repeats
     unusable: int = 0  # image files that cannot be read or decoded: training leaves them out
     caption_unreadable: int = 0  # usable images whose caption cannot be read: training leaves them out too
+    too_small: int = 0  # usable images too small for the resolution (an error): training leaves them out too
     smallest: tuple[int, int] | None = None
     median: tuple[int, int] | None = None
     resolution: int = 0  # the training resolution the figures are for (0: none computed yet)
@@ -202,8 +203,8 @@ class DatasetStats:
 
     @property
     def trainable(self) -> int:
-        """Images training takes (not the damaged ones, nor those with an unreadable caption)."""
-        return self.images - self.unusable - self.caption_unreadable
+        """Images training takes (not the damaged ones, those with an unreadable caption, nor the too small)."""
+        return self.images - self.unusable - self.caption_unreadable - self.too_small
 
 
 def compute_stats(
@@ -212,16 +213,18 @@ def compute_stats(
     """Figures for the stats panel; ``kinds[i]`` are the problem kinds of ``items[i]``."""
     usable = [item for item in items if item.usable]
     by_pixels = sorted(usable, key=lambda item: item.pixels)
-    buckets = Counter(bucket for item in usable if item.trains and (bucket := item.bucket(resolution)))
+    training = [item for item in usable if item.trains_at(resolution)]
+    buckets = Counter(bucket for item in training if (bucket := item.bucket(resolution)))
     captioned = [item for item in usable if item.has_caption and not item.caption_error]
     with_trigger = sum(1 for item in captioned if trigger_word and contains_word(item.caption or "", trigger_word))
     problems = Counter(kind for item_kinds in kinds for kind in item_kinds)
     median = by_pixels[len(by_pixels) // 2] if by_pixels else None
     return DatasetStats(
         images=len(items),
-        per_epoch=sum(item.repeats for item in usable if item.trains),
+        per_epoch=sum(item.repeats for item in training),
         unusable=len(items) - len(usable),
         caption_unreadable=sum(1 for item in usable if item.caption_error),
+        too_small=sum(1 for item in usable if item.trains and not item.trains_at(resolution)),
         smallest=(by_pixels[0].width, by_pixels[0].height) if by_pixels else None,
         median=(median.width, median.height) if median else None,
         resolution=resolution,

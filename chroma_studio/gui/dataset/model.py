@@ -196,6 +196,8 @@ class DatasetModel(QAbstractListModel):
             shape = f" · trains as {bucket[0]}×{bucket[1]}" if bucket else ""
             if item.caption_error:
                 shape = " · left out of training until its caption can be read"
+            elif not item.trains_at(self._resolution):
+                shape = " · left out of training: too small"
             lines.append(f"{item.width}×{item.height}{shape}")
         else:
             lines.append("Left out of training")

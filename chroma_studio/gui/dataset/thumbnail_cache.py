@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageOps
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt
 from PySide6.QtGui import QImage, QImageReader, QImageWriter
 
 from chroma_studio.base.paths import cache_dir
@@ -43,7 +43,9 @@ def cache_format() -> str:
 
 
 def cache_key(path: Path, mtime_ns: int, size: int, px: int) -> str:
-    return hashlib.sha1(f"{path}\0{mtime_ns}\0{size}\0{px}".encode(), usedforsecurity=False).hexdigest()
+    # surrogateescape: a file name that is not UTF-8 hashes as its bytes (the same key as before for any other).
+    key = f"{path}\0{mtime_ns}\0{size}\0{px}".encode("utf-8", "surrogateescape")
+    return hashlib.sha1(key, usedforsecurity=False).hexdigest()
 
 
 def cache_file(folder: Path, path: Path, px: int) -> Path:
@@ -74,8 +76,18 @@ def load_thumbnail(path: str | os.PathLike[str], px: int = THUMBNAIL_PX, folder:
 
 def decode_scaled(path: Path, px: int) -> QImage:
     """Decode ``path`` upright at no more than ``px`` on its longer side (scaled while decoding where
-    the format allows)."""
-    reader = QImageReader(str(path))
+    the format allows).
+
+    The file is read by Python and handed to Qt as bytes: Qt cannot open a file whose name is
+    not UTF-8 (the conversion to a QString drops the bytes it cannot decode)."""
+    try:
+        with open(path, "rb") as handle:
+            data = QByteArray(handle.read())
+    except OSError as exc:
+        raise ThumbnailError(f"cannot be read ({exc.strerror or exc})") from None
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.ReadOnly)
+    reader = QImageReader(buffer)
     reader.setAutoTransform(True)
     stored = reader.size()
     if stored.isValid() and max(stored.width(), stored.height()) > px:

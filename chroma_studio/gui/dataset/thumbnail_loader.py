@@ -37,12 +37,14 @@ class _Request:
 class _DecodeRelay(QObject):
     """Carries results from the workers to the GUI thread (a queued connection)."""
 
-    decoded = Signal(int, str, object)  # generation, path, QImage or None
-    failed = Signal(int, str, str)  # generation, path, reason
+    # Paths travel as Python objects: a str signal argument becomes a QString, which drops the lone
+    # surrogates of a file name that is not UTF-8, so the path would no longer match.
+    decoded = Signal(int, object, object)  # generation, path (str), QImage or None
+    failed = Signal(int, object, str)  # generation, path (str), reason
 
 
 class ThumbnailLoader(QObject):
-    thumbnail_changed = Signal(str)  # the thumbnail of this path is now in memory, or known to fail
+    thumbnail_changed = Signal(object)  # this path's (str) thumbnail is now in memory, or known to fail
 
     def __init__(
         self,

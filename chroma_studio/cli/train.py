@@ -200,6 +200,8 @@ class ProgressPrinter:
             self._line(f"error: {event.message}", final=True)
             if event.hint:
                 self._line(f"hint: {event.hint}", final=True)
+            if event.traceback:  # an unexpected failure: the details its hint promises
+                self._line("details:\n" + event.traceback.rstrip(), final=True)
 
     def _step(self, event) -> None:
         if self.first_step is None:

@@ -314,3 +314,19 @@ def test_a_second_ctrl_c_ends_at_once_with_one_line(make_config, tmp_path):
     assert lines[-1] == "Stopped without saving.\n"
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "pytorch_lora_weights.safetensors").exists()
     assert not (run_dir / ".chroma-studio.lock").exists()
+
+
+def test_an_unexpected_failure_prints_the_details_its_hint_promises(make_config, tmp_path, capsys, monkeypatch):
+    from chroma_studio.training import trainer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the engine")
+
+    monkeypatch.setattr(trainer, "prepare_run", broken)  # the hardware-free way to fail unexpectedly
+    path = tmp_path / "config.json"
+    save_config(make_config(), path)
+    assert main(["train", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "error: a bug in the engine" in err and "the details below help to report it" in err
+    details = err.split("details:\n", 1)[1]
+    assert details.startswith("Traceback") and "RuntimeError: a bug in the engine" in details

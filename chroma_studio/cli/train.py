@@ -84,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
         printer.note("Stopped without saving.")
         return 130
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # After a stop was asked for, a late second Ctrl-C must not end the process with a traceback
+        # while it reports how the run ended; otherwise the caller's own handler comes back.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if control.stop_requested else previous)
         trainer_log.setLevel(level)
     if result.status == "failed":
         return 1

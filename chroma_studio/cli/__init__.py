@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def print_usage(parser: argparse.ArgumentParser) -> int:
+    """A command group given no action: its help on stderr, and the exit status of bad usage."""
+    parser.print_help(sys.stderr)
+    return 2
+
+
 def app_version() -> str:
     """The installed distribution's version (package metadata), e.g. "0.1.0"."""
     try:

@@ -26,7 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Work with the checkpoints of a run (checkpoints/step_N folders).",
     )
     actions = parser.add_subparsers(dest="checkpoint_action", metavar="ACTION")
-    parser.set_defaults(run=lambda args: _usage(parser))
+    from chroma_studio.cli import print_usage
+
+    parser.set_defaults(run=lambda args: print_usage(parser))
 
     convert = actions.add_parser(
         "convert",
@@ -39,11 +41,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a checkpoints/step_N folder, or a run's output folder to convert all of its checkpoints",
     )
     convert.set_defaults(run=run)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def run(args: argparse.Namespace) -> int:

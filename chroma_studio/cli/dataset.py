@@ -30,7 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Work with training datasets: image folders with a .txt caption beside each image.",
     )
     actions = parser.add_subparsers(dest="dataset_action", metavar="ACTION")
-    parser.set_defaults(run=lambda args: _usage(parser))
+    from chroma_studio.cli import print_usage
+
+    parser.set_defaults(run=lambda args: print_usage(parser))
 
     check = actions.add_parser(
         "check",
@@ -55,11 +57,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="follow symbolic links that point outside the folders (by default they are reported and skipped)",
     )
     check.set_defaults(run=run)
-
-
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help(sys.stderr)
-    return 2
 
 
 def run(args: argparse.Namespace) -> int:

@@ -40,6 +40,8 @@ T5_PADDINGS: tuple[T5Padding, ...] = get_args(T5Padding)
 SigmaDistribution = Literal["chroma", "simpletuner", "logit_normal", "uniform"]
 SIGMA_DISTRIBUTIONS: tuple[SigmaDistribution, ...] = get_args(SigmaDistribution)
 LOGIT_NORMAL_DISTRIBUTIONS: tuple[SigmaDistribution, ...] = ("simpletuner", "logit_normal")
+# Runs of versions that did not record their noise levels all trained with SimpleTuner's tail map.
+UNRECORDED_SIGMA_DISTRIBUTION: SigmaDistribution = "simpletuner"
 SIGMA_DISTRIBUTION_WORDS: dict[SigmaDistribution, str] = {
     "chroma": "Chroma's own training distribution: most steps at middle noise levels (about 68% between "
     "0.25 and 0.75), few at the extremes",

@@ -31,6 +31,7 @@ from safetensors.torch import save
 
 from chroma_studio.base.atomic import write_bytes_atomic
 from chroma_studio.base.run_folder import LORA_FILES, RunFolder
+from chroma_studio.config.settings import UNRECORDED_SIGMA_DISTRIBUTION
 from chroma_studio.training.lora import lora_module_names
 
 PREFIX = "transformer."
@@ -165,4 +166,4 @@ def trained_sigma_distribution(state: dict[str, Any], config: dict[str, Any]) ->
     for value in (state.get("sigma_distribution"), config.get("flow_sigma_distribution")):
         if value is not None:
             return value
-    return "simpletuner"
+    return UNRECORDED_SIGMA_DISTRIBUTION

@@ -30,7 +30,13 @@ from chroma_studio.base.run_folder import (
 )
 from chroma_studio.base.run_lock import RunLock
 from chroma_studio.config import ConfigError, TrainingConfig, errors
-from chroma_studio.config.settings import SIGMA_DISTRIBUTION_WORDS, SIGMA_DISTRIBUTIONS, SigmaDistribution, sigma_keys
+from chroma_studio.config.settings import (
+    SIGMA_DISTRIBUTION_WORDS,
+    SIGMA_DISTRIBUTIONS,
+    UNRECORDED_SIGMA_DISTRIBUTION,
+    SigmaDistribution,
+    sigma_keys,
+)
 from chroma_studio.protocol.control import TrainingControl
 from chroma_studio.protocol.events import LogMessage, PhaseChanged, Sink, null_sink
 from chroma_studio.training.checkpoint import Identity, resolve_checkpoint
@@ -226,7 +232,7 @@ def resumed_sigma_distribution(
     wanted = config.sigma_distribution
     if resume is None:
         return wanted
-    recorded = folder.read_checkpoint_state(resume).get("sigma_distribution", "simpletuner")
+    recorded = folder.read_checkpoint_state(resume).get("sigma_distribution", UNRECORDED_SIGMA_DISTRIBUTION)
     if recorded not in SIGMA_DISTRIBUTIONS or recorded == wanted:
         return wanted
     sink(

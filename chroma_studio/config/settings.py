@@ -185,6 +185,16 @@ class ModelConfig:
     gradient_checkpointing: bool = setting(
         True, "Gradient checkpointing", "Recompute activations in the backward pass: much less memory, ~30% slower."
     )
+    blocks_to_swap: int = setting(
+        0,
+        "Blocks streamed from RAM",
+        "How many of the transformer's 57 blocks keep their frozen weights in system RAM and are "
+        "copied to the GPU just before they run (the LoRA stays on the GPU). Lets a 6-8 GB card "
+        "train at 1024 px at some cost in speed. Needs gradient checkpointing; CUDA and ROCm only. "
+        "0 keeps every block on the GPU.",
+        minimum=0,
+        maximum=57,
+    )
     offload_during_startup: bool = setting(
         False,
         "Offload during startup",
@@ -380,6 +390,15 @@ class RunConfig:
     )
     resume_from_checkpoint: str | None = setting(
         None, "Resume from", "latest, or a checkpoint folder, to continue a stopped run."
+    )
+    num_processes: int = setting(
+        1,
+        "Processes (GPUs)",
+        "Data-parallel training: one process per GPU, each with its share of every batch, so a "
+        "step trains train_batch_size x num_processes images. Without GPUs the processes share the "
+        "CPU cores (slow; for testing).",
+        minimum=1,
+        maximum=64,
     )
 
 

@@ -136,6 +136,15 @@ def _cross_checks(config: TrainingConfig) -> list[Problem]:
                 "pretrained_model_name_or_path", "is ignored with the demo flavour; clear one of the two.", "warning"
             )
         )
+    if config.model.blocks_to_swap and not config.model.gradient_checkpointing:
+        problems.append(
+            Problem(
+                "blocks_to_swap",
+                "needs gradient_checkpointing: without it, the backward pass keeps every streamed block's "
+                "weights on the GPU and streaming saves nothing. Turn gradient checkpointing on, or set "
+                "blocks_to_swap to 0.",
+            )
+        )
     if config.optim.max_train_steps is not None and config.optim.num_train_epochs is not None:
         problems.append(Problem("num_train_epochs", "is ignored because max_train_steps is set.", "warning"))
     return problems

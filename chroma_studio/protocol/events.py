@@ -185,6 +185,34 @@ class DatasetChecked:
     cancelled: bool = False
 
 
+@dataclass(frozen=True)
+class CaptionMade:
+    """A captioning job's caption for ``image`` (the ``index``-th of ``total``, from 0); the asker writes it."""
+
+    image: str
+    caption: str
+    index: int
+    total: int
+
+
+@dataclass(frozen=True)
+class CaptionSkipped:
+    """An image the captioner could not read (damaged, not an image): ``reason`` says what to do."""
+
+    image: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CaptioningFinished:
+    """How a captioning job ended: captions made, images skipped, and whether it was stopped early."""
+
+    made: int
+    skipped: int
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
 Event = (
     PhaseChanged
     | Progress
@@ -197,6 +225,9 @@ Event = (
     | Finished
     | Failed
     | DatasetChecked
+    | CaptionMade
+    | CaptionSkipped
+    | CaptioningFinished
 )
 Sink = Callable[[Event], None]
 
@@ -272,6 +303,9 @@ _MESSAGE_TYPES: dict[str, type[Message]] = {
         Finished,
         Failed,
         DatasetChecked,
+        CaptionMade,
+        CaptionSkipped,
+        CaptioningFinished,
         RunResult,
     )
 }

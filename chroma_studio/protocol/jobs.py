@@ -86,6 +86,52 @@ class DatasetCheckJob(EngineJob, kind="check-dataset"):
         object.__setattr__(self, "folders", tuple(str(folder) for folder in self.folders))
 
 
+class CaptionStyle(StrEnum):
+    """What a captioner writes: sentences, comma-separated tags, or sentences then tags."""
+
+    NATURAL = "natural"
+    TAGS = "tags"
+    BOTH = "both"
+
+
+class CaptionLength(StrEnum):
+    """How long a caption the captioner is asked for."""
+
+    SHORT = "short"
+    MEDIUM = "medium"
+    LONG = "long"
+
+
+@dataclass(frozen=True)
+class CaptionJob(EngineJob, kind="caption"):
+    """Caption ``images`` with the captioner ``model`` (a name from ``dataset/captioners.py``).
+
+    The engine never writes a caption file in this job: each caption comes back as a
+    ``CaptionMade`` event (an unreadable image as ``CaptionSkipped``) and the asker writes it (the
+    app through its caption history, the command line through the same writer), so what reaches
+    the dataset folder is decided in one place. Model downloads report ``Progress``. After
+    ``pause_after`` captions (0: never) the job pauses, as a paused run does, until it is resumed
+    or stopped: the app shows the first captions before the rest are made. The result is a
+    ``CaptioningFinished`` event.
+    """
+
+    images: tuple[str, ...]
+    model: str = "demo"
+    style: CaptionStyle = CaptionStyle.NATURAL
+    length: CaptionLength = CaptionLength.MEDIUM
+    trigger: str = ""  # placed first, or after the class word's first "a/the <class>"
+    class_word: str = ""
+    prefix: str = ""
+    suffix: str = ""
+    pause_after: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.images, str) or not isinstance(self.images, Sequence):
+            raise TypeError(f"images must be a list of image files, not {self.images!r}")
+        object.__setattr__(self, "images", tuple(str(image) for image in self.images))
+        coerce_enums(self)
+
+
 def job_kinds() -> list[str]:
     """The names of every kind of job, as messages carry them."""
     return sorted(_KINDS)

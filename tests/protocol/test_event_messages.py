@@ -31,6 +31,9 @@ EXAMPLES = [
         images=3,
         cancelled=True,
     ),
+    ev.CaptionMade("/data/a b/café.jpg", "a photo of sks man, «smiling»", 3, 10),
+    ev.CaptionSkipped("/data/cut.jpg", "is damaged; re-export it or remove it from the folder."),
+    ev.CaptioningFinished(9, 1, cancelled=True, seconds=12.5),
     ev.RunResult("failed", 7, "/runs/x", None, ev.Failed("Out of memory", "Choose int4")),
     ev.RunResult("finished", 10, "/runs/x", "/runs/x/pytorch_lora_weights.safetensors"),
 ]

@@ -8,6 +8,9 @@ import pytest
 
 from chroma_studio.protocol.control import Command, Request, TrainingControl
 from chroma_studio.protocol.jobs import (
+    CaptionJob,
+    CaptionLength,
+    CaptionStyle,
     DatasetCheckJob,
     EngineJob,
     ExportFormat,
@@ -25,6 +28,16 @@ EXAMPLES = [
     ExportJob("/runs/x", 40, ExportFormat.KOHYA),
     ExportJob("/runs/x"),
     DatasetCheckJob(("/data/a", "/data/b"), 512),
+    CaptionJob(
+        ("/data/a b/café.jpg", "/data/b.png"),
+        "florence-2-large",
+        CaptionStyle.BOTH,
+        CaptionLength.LONG,
+        trigger="sks",
+        class_word="man",
+        prefix="photo, ",
+        pause_after=4,
+    ),
 ]
 
 
@@ -38,7 +51,7 @@ def test_every_job_survives_a_json_line(job):
 
 def test_every_kind_of_job_has_an_example_and_a_name_of_its_own():
     assert {job.kind for job in EXAMPLES} == set(job_kinds())
-    assert job_kinds() == ["check-dataset", "export", "prepare", "train"]
+    assert job_kinds() == ["caption", "check-dataset", "export", "prepare", "train"]
     with pytest.raises(TypeError, match="two jobs named 'train'"):
 
         class Again(EngineJob, kind="train"):
@@ -63,8 +76,10 @@ def test_an_export_format_given_as_its_name_is_the_enum():
 
 
 def test_an_unknown_job_is_refused_with_the_kinds_the_engine_runs():
-    with pytest.raises(JobError, match=r"unknown job 'caption': the engine runs check-dataset, export, prepare, train"):
-        job_from_message({"job": "caption", "folders": ["/data"]})
+    with pytest.raises(
+        JobError, match=r"unknown job 'upscale': the engine runs caption, check-dataset, export, prepare, train"
+    ):
+        job_from_message({"job": "upscale", "folders": ["/data"]})
     with pytest.raises(JobError, match="unknown job None"):
         job_from_message({"config": {}})
     with pytest.raises(JobError, match="a job is a JSON object"):

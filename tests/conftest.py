@@ -26,6 +26,8 @@ _TEMP_DIR.mkdir()
 os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
 os.environ["TMPDIR"] = tempfile.tempdir = str(_TEMP_DIR)
 os.environ.setdefault("CHROMA_STUDIO_CACHE_DIR", str(_SESSION_DIR / "cache"))
+# The data folder holds the queue of runs the app and the command line share: never the user's own.
+os.environ["CHROMA_STUDIO_DATA_DIR"] = str(_SESSION_DIR / "data")
 # Importing optimum.quanto makes torch create its compile cache, by default <temp>/torchinductor_<user>.
 os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(_SESSION_DIR / "torchinductor"))
 

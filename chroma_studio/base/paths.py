@@ -33,3 +33,18 @@ def cache_dir() -> Path:
     if os.name == "nt":
         return Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "ChromaStudio" / "Cache"
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "chroma-studio"
+
+
+def data_dir() -> Path:
+    """The per-user data folder: files the app and the command line share (the queue of runs).
+
+    ``CHROMA_STUDIO_DATA_DIR`` overrides the platform default.
+    """
+    override = os.environ.get("CHROMA_STUDIO_DATA_DIR")
+    if override:
+        return Path(override)
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "ChromaStudio"
+    if os.name == "nt":
+        return Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming")) / "ChromaStudio"
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "chroma-studio"

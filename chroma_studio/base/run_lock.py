@@ -9,14 +9,12 @@ the folder while it runs; the lock of a process that no longer exists is taken o
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
-import psutil
+from chroma_studio.base.lock_file import LockFile
 
 
 class RunFolderInUse(Exception):
@@ -33,59 +31,18 @@ class RunFolderInUse(Exception):
         self.since = since
 
 
-def _this_process() -> dict[str, Any]:
-    return {"pid": os.getpid(), "started": psutil.Process().create_time()}
-
-
-def _owner_alive(owner: dict[str, Any]) -> bool:
-    try:
-        process = psutil.Process(int(owner["pid"]))
-        return abs(process.create_time() - float(owner["started"])) < 1.0  # not a reused pid
-    except (psutil.Error, KeyError, TypeError, ValueError):
-        return False
-
-
-class RunLock:
+class RunLock(LockFile):
     """``acquire()`` or raise RunFolderInUse naming the other process; ``release()`` at the end.
 
     ``path`` is the lock file; the folder it names in errors is the one that holds it.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(path)
         self.folder = self.path.parent
-        self.held = False
 
-    def acquire(self) -> None:
-        me = _this_process()
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                if owner is not None and owner.get("pid") == me["pid"]:
-                    break  # this process holds it already
-                if owner is not None and _owner_alive(owner):
-                    since = time.strftime("%H:%M", time.localtime(float(owner["started"])))
-                    raise RunFolderInUse(self.folder, owner["pid"], since) from None
-                with contextlib.suppress(FileNotFoundError):
-                    self.path.unlink()  # left by a process that has ended
-                continue
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(me, handle)
-            break
-        else:
-            raise RunFolderInUse(self.folder)
-        self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-
-    def _owner(self) -> dict[str, Any] | None:
-        try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # unreadable or half written: treated as left over
+    def _refused(self, owner: dict[str, Any] | None) -> RunFolderInUse:
+        if owner is None:
+            return RunFolderInUse(self.folder)
+        since = time.strftime("%H:%M", time.localtime(float(owner["started"])))
+        return RunFolderInUse(self.folder, owner["pid"], since)

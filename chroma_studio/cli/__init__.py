@@ -14,7 +14,7 @@ import sys
 from chroma_studio.base.logs import setup_logging
 from chroma_studio.base.text import make_stream_safe
 
-SUBCOMMANDS = ("train", "export", "checkpoint", "doctor", "estimate", "dataset")
+SUBCOMMANDS = ("train", "queue", "export", "checkpoint", "doctor", "estimate", "dataset")
 
 
 def build_parser() -> argparse.ArgumentParser:

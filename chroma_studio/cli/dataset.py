@@ -1,5 +1,7 @@
 """``chroma-studio dataset check DIR [DIR...]``: find what would spoil a training run, before it starts.
 
+``chroma-studio dataset caption DIR`` (captioning a folder automatically) lives in ``dataset_caption.py``.
+
 Exit status: 0 when nothing needs fixing (warnings allowed), 1 when errors were found, 2 for bad
 usage, 130 when interrupted.
 """
@@ -57,6 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="follow symbolic links that point outside the folders (by default they are reported and skipped)",
     )
     check.set_defaults(run=run)
+
+    from chroma_studio.cli.dataset_caption import add_caption_parser
+
+    add_caption_parser(actions)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from chroma_studio.base.units import format_amount
+from chroma_studio.cli.terminal import StatusLine, amount_text, bar
 
 
 def add_parser(subparsers) -> None:
@@ -26,6 +26,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="with --dry-run: print the plan as JSON")
     parser.add_argument("--output-dir", help="override output_dir")
     parser.add_argument("--max-train-steps", type=int, help="override max_train_steps")
+    parser.add_argument(
+        "--num-processes",
+        type=int,
+        metavar="N",
+        help="override num_processes: train data-parallel in N processes, one per GPU (without GPUs: N CPU "
+        "processes, slow)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -39,6 +46,8 @@ def _load(args: argparse.Namespace):
             overrides["output_dir"] = str(Path(args.output_dir).resolve()) if args.output_dir.strip() else ""
         if args.max_train_steps is not None:
             overrides["max_train_steps"] = args.max_train_steps
+        if args.num_processes is not None:
+            overrides["num_processes"] = args.num_processes
         if args.resume:
             overrides["resume_from_checkpoint"] = "latest"
         elif args.resume_from:
@@ -61,10 +70,14 @@ def run(args: argparse.Namespace) -> int:
         return _dry_run(config, as_json=args.json)
 
     from chroma_studio.protocol.control import TrainingControl
-    from chroma_studio.training.trainer import run_training
 
     control = TrainingControl()
     printer = ProgressPrinter(sys.stderr)
+    train = _in_this_process
+    if config.run.num_processes > 1:  # the ranks start under torch's launcher; rank 0 reports here
+        from chroma_studio.protocol.remote import RemoteControl
+
+        control, train = RemoteControl(), _in_processes
 
     def on_interrupt(signum, frame):
         if control.stop_requested:
@@ -78,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.verbose:  # a failure is printed once, by the printer, with its hint
         trainer_log.setLevel(logging.CRITICAL)
     try:
-        result = run_training(config, printer, control)
+        result = train(config, printer, control)
     except KeyboardInterrupt:  # the second Ctrl-C: the run ends where it is
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         printer.note("Stopped without saving.")
@@ -88,13 +101,26 @@ def run(args: argparse.Namespace) -> int:
         # while it reports how the run ended; otherwise the caller's own handler comes back.
         signal.signal(signal.SIGINT, signal.SIG_IGN if control.stop_requested else previous)
         trainer_log.setLevel(level)
-    if result.status == "failed":
+    if result is None or result.status == "failed":  # None: the processes could not start
         return 1
     if result.status == "stopped":
         print(f"Stopped at step {result.step}. Continue with: {resume_command(args)}")
         return 130
     print(f"Done: {result.lora_path}")
     return 0
+
+
+def _in_this_process(config, printer, control):
+    from chroma_studio.training.trainer import run_training
+
+    return run_training(config, printer, control)
+
+
+def _in_processes(config, printer, control):
+    from chroma_studio.protocol.jobs import TrainJob
+    from chroma_studio.protocol.remote import run_in_process
+
+    return run_in_process(TrainJob(config.to_dict()), printer, control)
 
 
 def resume_command(args: argparse.Namespace) -> str:
@@ -104,6 +130,8 @@ def resume_command(args: argparse.Namespace) -> str:
         parts += ["--output-dir", args.output_dir]
     if args.max_train_steps is not None:
         parts += ["--max-train-steps", str(args.max_train_steps)]
+    if args.num_processes is not None:
+        parts += ["--num-processes", str(args.num_processes)]
     return shlex.join([*parts, "--resume"])
 
 
@@ -130,6 +158,30 @@ def _noise_levels(noise: dict) -> str:
     return f"{noise['distribution']} ({noise['description']})" + (f"; {', '.join(extras)}" if extras else "")
 
 
+def _processes_and_streaming(plan: dict) -> list[str]:
+    """The plan's lines for several processes and for blocks streamed from RAM (none when neither)."""
+    lines = []
+    processes = plan.get("processes", 1)
+    if processes > 1:
+        lines.append(
+            f"Processes:   {processes}, one per GPU: global batch {plan['batch_size']} x {processes} = "
+            f"{plan['global_batch_size']} images per step"
+        )
+    streaming = plan.get("streaming")
+    if streaming:
+        of = f" of {streaming['blocks']}" if "blocks" in streaming else ""
+        line = f"Streaming:   {streaming['blocks_streamed']}{of} blocks from RAM (blocks_to_swap)"
+        if "pinned_ram_gb" in streaming:
+            peak = f"{streaming['peak_device_gb']:.1f} GB ({streaming['peak_phase']})"
+            line += (
+                f", {streaming['pinned_ram_gb']:.1f} GB of pinned RAM; predicted peak {peak} of "
+                f"{streaming['gpu_free_gb']:.1f} GB free on the {streaming['gpu']}; "
+                f"modelled slowdown {streaming['slowdown_words']}"
+            )
+        lines.append(line + (f". {streaming['note']}" if "note" in streaming else ""))
+    return lines
+
+
 def format_plan(plan: dict) -> str:
     lora, data = plan["lora"], plan["dataset"]
     size = f", {lora['layers']} layers, {lora['parameters'] / 1e6:.1f}M parameters" if "layers" in lora else ""
@@ -143,6 +195,7 @@ def format_plan(plan: dict) -> str:
         f"Data:        {images}",
         f"Training:    {plan['steps']} steps at {plan['resolution']} px, batch {plan['batch_size']} x "
         f"{plan['gradient_accumulation_steps']}, learning rate {plan['learning_rate']:g} ({plan['lr_scheduler']})",
+        *_processes_and_streaming(plan),
         f"Noise:       {_noise_levels(plan['noise_levels'])}",
         f"Output:      {plan['output_dir']}",
         *(f"Warning:     {warning}" for warning in plan["warnings"]),
@@ -151,26 +204,14 @@ def format_plan(plan: dict) -> str:
     return "\n".join(lines)
 
 
-class ProgressPrinter:
+class ProgressPrinter(StatusLine):
     """A sink that draws one progress line on a terminal, or prints sparse lines into a log."""
 
     def __init__(self, stream):
-        self.stream = stream
-        self.tty = stream.isatty()
+        super().__init__(stream)
         self.smoothed: float | None = None
         self.started = time.monotonic()
         self.first_step: int | None = None
-        self.last_print = 0.0
-
-    def note(self, text: str) -> None:
-        self._line(text, final=True)
-
-    def _line(self, text: str, final: bool = False) -> None:
-        if self.tty:
-            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
 
     def __call__(self, event) -> None:
         from chroma_studio.protocol import events as ev
@@ -178,32 +219,24 @@ class ProgressPrinter:
         if isinstance(event, ev.StepLogged):
             self._step(event)
         elif isinstance(event, ev.Progress):
-            now = time.monotonic()
-            if self.tty or now - self.last_print > 5 or event.done == event.total:
-                self.last_print = now
-                total = f"/{format_amount(event.total, event.unit)}" if event.total else ""
-                done = format_amount(event.done, event.unit)
-                self._line(f"{event.task}: {done}{total}", final=event.done == event.total)
+            final = event.done == event.total
+            if self.due(final, every=5):
+                self.line(amount_text(event.task, event.done, event.total, event.unit), final=final)
         elif isinstance(event, ev.PhaseChanged) and event.phase not in ("training", "saving", "sampling"):
-            self._line(f"[{event.phase}] {event.detail}", final=True)
+            self.note(f"[{event.phase}] {event.detail}")
         elif isinstance(event, ev.RunPlanned):
-            self._line(
+            self.note(
                 f"Training {event.total_steps} steps on {event.images} images "
-                f"({event.lora_modules} LoRA layers, {_count(event.trainable_parameters)} parameters)",
-                final=True,
+                f"({event.lora_modules} LoRA layers, {_count(event.trainable_parameters)} parameters)"
             )
         elif isinstance(event, ev.CheckpointSaved):
-            self._line(f"Checkpoint saved: {event.path}", final=True)
+            self.note(f"Checkpoint saved: {event.path}")
         elif isinstance(event, ev.SampleReady):
-            self._line(f"Sample: {event.path}", final=True)
+            self.note(f"Sample: {event.path}")
         elif isinstance(event, ev.LogMessage) and event.level != "debug":
-            self._line(f"{event.level}: {event.message}", final=True)
+            self.note(f"{event.level}: {event.message}")
         elif isinstance(event, ev.Failed):
-            self._line(f"error: {event.message}", final=True)
-            if event.hint:
-                self._line(f"hint: {event.hint}", final=True)
-            if event.traceback:  # an unexpected failure: the details its hint promises
-                self._line("details:\n" + event.traceback.rstrip(), final=True)
+            self.failure(event.message, event.hint, event.traceback)
 
     def _step(self, event) -> None:
         if self.first_step is None:
@@ -212,17 +245,13 @@ class ProgressPrinter:
         done = event.step - self.first_step
         rate = done / max(time.monotonic() - self.started, 1e-9)
         eta = (event.total_steps - event.step) / rate if rate > 0 else 0
-        width = 24
-        filled = int(width * event.step / max(event.total_steps, 1))
-        bar = "#" * filled + "-" * (width - filled)
         text = (
-            f"step {event.step}/{event.total_steps} [{bar}] loss {event.loss:.4f} (avg {self.smoothed:.4f}) "
-            f"{rate:.2f} it/s ETA {_duration(eta)}"
+            f"step {event.step}/{event.total_steps} {bar(event.step, event.total_steps)} loss {event.loss:.4f} "
+            f"(avg {self.smoothed:.4f}) {rate:.2f} it/s ETA {_duration(eta)}"
         )
-        now = time.monotonic()
-        if self.tty or now - self.last_print > 10 or event.step == event.total_steps:
-            self.last_print = now
-            self._line(text, final=event.step == event.total_steps)
+        final = event.step == event.total_steps
+        if self.due(final, every=10):
+            self.line(text, final=final)
 
 
 def _count(value: int) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from chroma_studio.config.problems import Problem
-from chroma_studio.config.settings import IGNORED_SIMPLETUNER_KEYS, SECTIONS
+from chroma_studio.config.settings import GROUP_OFFLOAD_KEYS, IGNORED_SIMPLETUNER_KEYS, SECTIONS
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ def read_values(data: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[P
     seen: dict[str, str] = {}
     for raw_key, value in data.items():
         key = canonical_key(raw_key)
-        if key in IGNORED_SIMPLETUNER_KEYS:
+        if key in IGNORED_SIMPLETUNER_KEYS or key in GROUP_OFFLOAD_KEYS:
             continue
         info = FIELDS.get(key)
         if info is None:
@@ -234,9 +234,50 @@ def read_values(data: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[P
 
 
 def unused_keys(data: dict[str, Any]) -> list[Problem]:
-    """Warnings for SimpleTuner settings present in ``data`` that this trainer does not use."""
+    """Warnings for SimpleTuner settings present in ``data`` that this trainer does not use, or
+    reads as something else (group offloading)."""
     return [
         Problem(key, "a SimpleTuner setting Chroma Studio does not use; it is ignored.", "warning")
         for key in data
         if canonical_key(key) in IGNORED_SIMPLETUNER_KEYS
+    ] + [p for p in read_group_offload(data)[1] if p.severity == "warning"]
+
+
+def read_group_offload(data: dict[str, Any]) -> tuple[int | None, list[Problem]]:
+    """SimpleTuner's group offloading as block streaming: (the ``blocks_to_swap`` it stands for, or
+    None; a problem per key). Its offloading keeps every block in RAM, so it reads as all blocks
+    streaming; the keys whose meaning differs here get a warning saying what happens instead."""
+    given = {canonical_key(k): (k, v) for k, v in data.items() if canonical_key(k) in GROUP_OFFLOAD_KEYS}
+    if not given:
+        return None, []
+    raw, value = given.pop("enable_group_offload", ("enable_group_offload", False))
+    try:
+        enabled = _to_bool(value)
+    except ValueError as exc:
+        return None, [Problem(raw, str(exc))]
+    if not enabled:
+        unused = "is not used while enable_group_offload is off."
+        return None, [Problem(k, unused, "warning") for k, _ in given.values()]
+    blocks = int(FIELDS["blocks_to_swap"].maximum or 0)
+    explicit = any(canonical_key(k) == "blocks_to_swap" for k in data)
+    problems = [
+        Problem(
+            raw,
+            "blocks_to_swap is set and decides how many blocks stream from RAM."
+            if explicit
+            else f"read as blocks_to_swap {blocks}: every transformer block streams its frozen weights from RAM "
+            "(the LoRA stays on the GPU). Lower blocks_to_swap to stream fewer blocks and train faster.",
+            "warning",
+        )
     ]
+    meanings = {
+        "group_offload_type": ("block_level", "blocks stream whole, one at a time; there is no leaf-level streaming."),
+        "group_offload_blocks_per_group": (1, "blocks stream one at a time, the next copied while one runs."),
+        "group_offload_use_stream": (True, "copies always run on a side CUDA stream, overlapping the compute."),
+        "group_offload_to_disk_path": ("", "blocks stream from RAM, never from disk."),
+    }
+    for key, (raw_key, got) in given.items():
+        same, instead = meanings[key]
+        if got != same and got is not None:
+            problems.append(Problem(raw_key, f"is not used: {instead}", "warning"))
+    return None if explicit else blocks, problems

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chroma_studio.config.fields import read_values, shown
-from chroma_studio.config.problems import ConfigError, Problem
+from chroma_studio.config.fields import read_group_offload, read_values, shown
+from chroma_studio.config.problems import ConfigError, Problem, errors
 from chroma_studio.config.settings import CONFIG_VERSION, SECTIONS
 from chroma_studio.config.training_config import TrainingConfig
 
@@ -37,6 +37,10 @@ def parse_config(data: dict[str, Any]) -> tuple[TrainingConfig, list[Problem]]:
         )
     values, bad_keys = read_values({key: value for key, value in data.items() if key != "config_version"})
     problems += bad_keys
+    blocks_to_swap, offload_problems = read_group_offload(data)
+    problems += errors(offload_problems)  # the warnings come with unused_keys
+    if blocks_to_swap is not None:
+        values["model"]["blocks_to_swap"] = blocks_to_swap
     optim = values["optim"]
     if optim.get("flow_use_uniform_schedule") and "flow_sigma_distribution" not in optim:
         optim["flow_sigma_distribution"] = "uniform"  # SimpleTuner's switch names the same choice

@@ -97,6 +97,17 @@ IGNORED_SIMPLETUNER_KEYS = frozenset(
         "override_dataset_config",
     }
 )
+# SimpleTuner's group offloading: read as block streaming (blocks_to_swap), with a warning where a
+# key means something else (config/fields.py ``read_group_offload``).
+GROUP_OFFLOAD_KEYS = frozenset(
+    {
+        "enable_group_offload",
+        "group_offload_type",
+        "group_offload_blocks_per_group",
+        "group_offload_use_stream",
+        "group_offload_to_disk_path",
+    }
+)
 
 
 def sigma_keys(distribution: SigmaDistribution) -> dict[str, Any]:

@@ -145,6 +145,15 @@ def _cross_checks(config: TrainingConfig) -> list[Problem]:
                 "blocks_to_swap to 0.",
             )
         )
+    if config.model.blocks_to_swap and config.run.num_processes > 1:
+        problems.append(
+            Problem(
+                "num_processes",
+                "cannot be combined with blocks_to_swap yet: each process would keep its own copy of the "
+                "streamed blocks in system RAM, and the combination is untested. Set num_processes to 1, or "
+                "blocks_to_swap to 0.",
+            )
+        )
     if config.optim.max_train_steps is not None and config.optim.num_train_epochs is not None:
         problems.append(Problem("num_train_epochs", "is ignored because max_train_steps is set.", "warning"))
     return problems

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chroma_studio.base.atomic import write_bytes_atomic
 from chroma_studio.dataset.caption_ops import CaptionChange, CaptionPreview
 from chroma_studio.dataset.captions import (
     CaptionError,
@@ -33,7 +34,7 @@ MERGE_WINDOW_S = 5.0  # saves with the same merge key this close together make o
 
 Progress = Callable[[int, int], object]  # (captions written, captions in all)
 ShouldStop = Callable[[], bool]
-_Write = tuple[Path, str | None, str | None]  # path, text to write, text to put back (None: no file)
+_Write = tuple[Path, str | bytes | None, str | bytes | None]  # path, what to write, what to put back (None: no file)
 
 
 class EditCancelled(Exception):
@@ -52,6 +53,8 @@ class CaptionEdit:
     description: str
     changes: tuple[CaptionChange, ...]
     created: frozenset[Path] = field(default_factory=frozenset)  # caption files that did not exist before
+    # each changed file's bytes before the edit: undo puts back exactly those (spacing and blank lines too)
+    originals: Mapping[Path, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def paths(self) -> list[Path]:
@@ -76,10 +79,11 @@ def apply_changes(
     )
     _check_current(changes, "before", description, should_stop)
     created = frozenset(change.path for change in changes if not change.path.exists())
-    writes = [(c.path, c.after, None if c.path in created else c.before) for c in changes]
+    originals = _bytes_of(change.path for change in changes if change.path not in created)
+    writes = [(c.path, c.after, None if c.path in created else originals.get(c.path, c.before)) for c in changes]
     _write_all(writes, description, progress, should_stop)
     log.info("%s: %d captions changed", description, len(changes))
-    return CaptionEdit(description, changes, created)
+    return CaptionEdit(description, changes, created, originals)
 
 
 def revert_edit(edit: CaptionEdit, *, progress: Progress | None = None, should_stop: ShouldStop | None = None) -> None:
@@ -89,7 +93,7 @@ def revert_edit(edit: CaptionEdit, *, progress: Progress | None = None, should_s
     or a stop part-way (EditCancelled) leaves every caption as ``edit`` had made it.
     """
     _check_current(edit.changes, "after", edit.description, should_stop)
-    writes = [(c.path, None if c.path in edit.created else c.before, c.after) for c in reversed(edit.changes)]
+    writes = [(c.path, _restored(edit, c), c.after) for c in reversed(edit.changes)]
     _write_all(writes, edit.description, progress, should_stop)
     log.info("undid %s: %d captions", edit.description, len(edit.changes))
 
@@ -134,11 +138,43 @@ def _write_all(
         raise
 
 
-def _set_caption(path: Path, text: str | None) -> None:
-    if text is None:
+def _restored(edit: CaptionEdit, change: CaptionChange) -> str | bytes | None:
+    """What undoing ``edit`` puts back for ``change``: no file, the file's old bytes, or its old text."""
+    if change.path in edit.created:
+        return None
+    return edit.originals.get(change.path, change.before)
+
+
+def _bytes_of(paths: Iterable[Path]) -> dict[Path, bytes]:
+    """The bytes of each caption file (already read as text by the caller; one that fails now is left out,
+    and its text is what an undo writes)."""
+    found = {}
+    for path in paths:
+        try:
+            found[path] = path.read_bytes()
+        except OSError as exc:
+            log.warning("could not keep the bytes of %s for undo: %s", path, exc)
+    return found
+
+
+def _set_caption(path: Path, content: str | bytes | None) -> None:
+    """Write a caption's text, delete it (None), or put back a file's old bytes.
+
+    Old bytes go back as their text first (the file's style kept, as every write), then as the
+    bytes themselves where the text alone does not give them back (spacing, blank lines).
+    """
+    if content is None:
         delete_caption(path)
-    else:
-        write_caption(path, text)
+        return
+    if isinstance(content, str):
+        write_caption(path, content)
+        return
+    write_caption(path, normalise_caption(content.decode("utf-8-sig")))
+    try:
+        if path.read_bytes() != content:
+            write_bytes_atomic(path, content)
+    except OSError as exc:
+        raise CaptionError(path, f"could not be put back exactly ({exc.strerror or exc}).") from exc
 
 
 def _merged(first: CaptionEdit, second: CaptionEdit) -> CaptionEdit:
@@ -155,7 +191,9 @@ def _merged(first: CaptionEdit, second: CaptionEdit) -> CaptionEdit:
         for path in before
         if before[path] != after[path] or path in created
     )
-    return CaptionEdit(first.description, changes, created & {change.path for change in changes})
+    paths = {change.path for change in changes}
+    originals = {p: b for p, b in {**second.originals, **first.originals}.items() if p in paths}
+    return CaptionEdit(first.description, changes, created & paths, originals)
 
 
 class CaptionHistory:
@@ -175,6 +213,7 @@ class CaptionHistory:
         self._redo: list[CaptionEdit] = []
         self._merge_key: Hashable | None = None  # the key of the newest undo step while it may still grow
         self._merge_time = 0.0  # when that step last grew
+        self._open_steps: dict[Hashable, CaptionEdit] = {}  # steps that ``grow_step`` still adds to
 
     def apply(
         self,
@@ -221,6 +260,56 @@ class CaptionHistory:
             and now - self._merge_time <= self.merge_window_s
         )
 
+    def grow_step(self, key: Hashable, changes: Iterable[CaptionChange], description: str) -> CaptionEdit:
+        """Apply ``changes`` (checked and written as ``apply`` does) into the one undo step ``key``
+        names, wherever that step now is in the undo list; the first call makes it, the newest.
+
+        For a long pass that writes captions one at a time while the user may type in between (the
+        typed saves become undo steps of their own above it): the whole pass still undoes as one
+        step. Steps above it never touch its captions as long as the pass skips a caption the user
+        has edited, which its ``CaptionError`` on a changed caption makes sure of. ``end_step``
+        closes it. Returns what was applied now.
+        """
+        edit = apply_changes(changes, description)
+        if not edit.changes:
+            return edit
+        step = self._open_steps.get(key)
+        position = next((i for i, done in enumerate(self._undo) if done is step), None)
+        if position is None:  # the first write, or the step was dropped past the limit
+            self._undo.append(edit)
+            del self._undo[: -self.limit]
+            self._merge_key = None
+            step = edit
+        else:
+            step = _merged(self._undo[position], edit)
+            self._undo[position] = step
+        self._open_steps[key] = step
+        self._redo.clear()
+        return edit
+
+    def end_step(self, key: Hashable) -> CaptionEdit | None:
+        """Stop growing the step ``key`` names; it stays in the history. Returns it (None: it made none)."""
+        step = self._open_steps.pop(key, None)
+        return step if step is not None and any(done is step for done in self._undo) else None
+
+    def withdraw_step(self, key: Hashable) -> CaptionEdit | None:
+        """Put back every caption of the step ``key`` names and forget the step (it cannot be redone).
+
+        Raises CaptionError, changing nothing and keeping the step open, if one of its captions was
+        edited again since. None when the step wrote nothing.
+        """
+        step = self._open_steps.get(key)
+        position = next((i for i, done in enumerate(self._undo) if done is step), None)
+        if step is None or position is None:
+            self._open_steps.pop(key, None)
+            return None
+        revert_edit(step)
+        del self._undo[position]
+        del self._open_steps[key]
+        if position == len(self._undo):
+            self._merge_key = None
+        return step
+
     def undo(self, *, progress: Progress | None = None, should_stop: ShouldStop | None = None) -> CaptionEdit | None:
         """Revert the newest edit; None when there is nothing to undo."""
         if not self._undo:
@@ -261,4 +350,5 @@ class CaptionHistory:
     def clear(self) -> None:
         self._undo.clear()
         self._redo.clear()
+        self._open_steps.clear()
         self._merge_key = None

@@ -17,7 +17,15 @@ from chroma_studio.config import FIELDS
 logger = logging.getLogger(__name__)
 
 # The settings a recommendation is summarised by, in this order.
-_SHORT_KEYS = ("model_flavour", "base_model_precision", "lora_rank", "resolution", "train_batch_size")
+_SHORT_KEYS = (
+    "model_flavour",
+    "base_model_precision",
+    "lora_rank",
+    "resolution",
+    "train_batch_size",
+    "blocks_to_swap",
+    "num_processes",
+)
 
 
 @dataclass(frozen=True)
@@ -95,13 +103,20 @@ def _format_value(key: str, value: Any) -> str:
         return f"{value} px"
     if key == "train_batch_size":
         return f"batch {value}"
+    if key == "blocks_to_swap":
+        return f"streams {value} of {FIELDS[key].maximum} blocks" if value else "no block streamed"
+    if key == "num_processes":
+        return f"on {value} GPUs" if value > 1 else "on one GPU"
     return str(value)
 
 
 def describe_settings(settings: dict[str, Any], short: bool = False) -> str:
-    """ "Chroma base · int8 · rank 16 · 768 px" (short) or one "Label: value" per setting."""
+    """ "Chroma base · int8 · rank 16 · 1024 px · streams 52 of 57 blocks" (short; the batch, streaming
+    and processes only where they are not the plain 1, none and one) or one "Label: value" per setting."""
     if short:
         skip = {"train_batch_size"} if settings.get("train_batch_size") == 1 else set()
+        skip |= {"blocks_to_swap"} if not settings.get("blocks_to_swap") else set()
+        skip |= {"num_processes"} if settings.get("num_processes", 1) <= 1 else set()
         if settings.get("model_flavour") == "demo":
             skip.add("base_model_precision")  # the demo model is tiny: its precision does not matter
         parts = [_format_value(k, settings[k]) for k in _SHORT_KEYS if k in settings and k not in skip]

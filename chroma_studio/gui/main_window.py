@@ -15,7 +15,16 @@ from typing import Any
 
 from PySide6.QtCore import QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from chroma_studio.gui.machine_info import MachineSummary
 from chroma_studio.gui.pages.dataset import DatasetPage
@@ -26,6 +35,7 @@ from chroma_studio.gui.run_controller import RunController
 from chroma_studio.gui.session import PROJECT_SUFFIX, AppSettings, ProjectError, ProjectSession
 from chroma_studio.gui.studio import Studio
 from chroma_studio.gui.widgets.app_header import AppHeaderWidget
+from chroma_studio.gui.widgets.queue_panel import QueueDrawerWidget, QueuePanelWidget
 from chroma_studio.gui.widgets.settings_dialog import SettingsDialog
 from chroma_studio.gui.window_geometry import initial_geometry
 
@@ -75,6 +85,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self.status_label = QLabel()
         self.statusBar().addPermanentWidget(self.status_label)
+        self._build_queue_drawer()
         self._build_menus()
         self._connect()
         self.show_page("dataset")
@@ -82,6 +93,7 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         if detector is not None:
             QTimer.singleShot(0, self.studio.detect_machine)
+        QTimer.singleShot(0, self.queue_panel.offer_resume)  # the queue was stopped when the app closed
 
     # -- what the tests and the launcher reach through the window ---------------------------
     @property
@@ -121,6 +133,10 @@ class MainWindow(QMainWindow):
         )
         file_menu.addSeparator()
         self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        queue_menu = self.menuBar().addMenu("&Queue")
+        queue_menu.addAction(self.queue_drawer.toggle_action)
+        self._add_action(queue_menu, "&Add these settings to the queue", self._on_add_to_queue_action_triggered)
+        self._add_action(queue_menu, "&Run the queue", self._on_run_queue_action_triggered)
         help_menu = self.menuBar().addMenu("&Help")
         self._add_action(help_menu, "&About Chroma Studio", self._on_about_action_triggered)
 
@@ -136,6 +152,9 @@ class MainWindow(QMainWindow):
         self.header.page_requested.connect(self.show_page)
         self.header.train_requested.connect(self._on_header_train_requested)
         self.train_page.note_posted.connect(self._on_train_page_note_posted)
+        self.train_page.queue_requested.connect(self.show_queue)
+        self.queue_panel.run_open_requested.connect(self._on_queue_panel_run_open_requested)
+        self.studio.queue.queue_finished.connect(self._on_queue_finished)
         self.train_page.dataset_page_requested.connect(lambda: self.show_page("dataset"))
         self.train_page.samples_page_requested.connect(lambda: self.show_page("samples"))
         self.train_page.machine_page_requested.connect(lambda: self.show_page("machine"))
@@ -165,6 +184,31 @@ class MainWindow(QMainWindow):
         maximized = self.isMaximized()
         qsettings.setValue(GEOMETRY_KEY, self.normalGeometry() if maximized else self.geometry())
         qsettings.setValue(MAXIMIZED_KEY, maximized)
+
+    def _build_queue_drawer(self) -> None:
+        """The queue of runs, in a drawer over the pages' right edge (hidden until asked for)."""
+        self.queue_panel = QueuePanelWidget(self.studio.queue)
+        self.queue_drawer = QueueDrawerWidget(self.queue_panel, self.pages)
+
+    def show_queue(self) -> None:
+        self.queue_drawer.show()
+
+    def _on_add_to_queue_action_triggered(self) -> None:
+        self.show_page("train")
+        self.train_page.add_to_queue()
+
+    def _on_run_queue_action_triggered(self) -> None:
+        self.show_queue()
+        self.queue_panel.run_queue()
+
+    def _on_queue_panel_run_open_requested(self, output_dir: str) -> None:
+        self.show_page("train")
+        self.train_page.open_run(output_dir)
+
+    def _on_queue_finished(self, ran: int, failed: int) -> None:
+        failures = f", {failed} failed" if failed else ""
+        self.statusBar().showMessage(f"The queue of runs is done: {ran - failed} of {ran} finished{failures}.", NOTE_MS)
+        QApplication.alert(self)  # the taskbar entry asks for attention when the window is in the background
 
     # -- pages -----------------------------------------------------------------------------
     def show_page(self, key: str) -> None:
@@ -325,7 +369,10 @@ class MainWindow(QMainWindow):
                     event.ignore()
                     return
                 self._close_when_stopped = True
-                self.controller.stop()
+                if self.studio.queue.running:  # the running entry resumes first on the next start
+                    self.studio.queue.stop()
+                else:
+                    self.controller.stop()
                 self.statusBar().showMessage("Saving a checkpoint, then closing…")
             elif self.ask_to_quit_now():
                 self.controller.kill()

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from chroma_studio.config import FIELDS, ConfigError, Problem, TrainingConfig, errors
 from chroma_studio.gui import hardware_adapter
 from chroma_studio.gui.machine_info import MachineSummary, PresetOption
+from chroma_studio.gui.queue_model import QueueModel
 from chroma_studio.gui.run_controller import RunController
 from chroma_studio.gui.session import AppSettings, ProjectSession
 from chroma_studio.gui.worker import CallWorker
@@ -77,6 +78,7 @@ class Studio(QObject):
         self.session = ProjectSession(settings, self)
         self.settings = self.session.settings
         self.controller = RunController(self)
+        self.queue = QueueModel(self.controller, environment=self.settings.environment, parent=self)
         self.summary: MachineSummary | None = None
         self.input_errors: dict[str, str] = {}  # key -> why the value typed for it was refused
         self._dataset_images: tuple[int | None, int] = (None, 0)
@@ -279,6 +281,20 @@ class Studio(QObject):
         self.session.add_run(output_dir)
         return StartResult(output_dir=output_dir)
 
+    def add_to_queue(self) -> StartResult:
+        """Check the settings and images as a start would, then add a snapshot of them to the queue
+        of runs in a new run folder (``QueueError`` when the queue refuses it)."""
+        reason = self.missing_images()
+        if reason:
+            return StartResult(missing_images=reason)
+        problems = self.blocking_problems()
+        if problems:
+            return StartResult(problems=tuple(problems))
+        output_dir = self.queue.free_output_dir(self.session.new_run_dir())
+        self.queue.add(self.session.training_config(output_dir).to_dict(), Path(output_dir).name)
+        self.session.add_run(output_dir)  # listed under Past runs once it has started
+        return StartResult(output_dir=output_dir)
+
     # -- projects -------------------------------------------------------------------------------
     def new_project(self) -> None:
         """An empty project with the settings recommended for this machine, marked unchanged."""
@@ -308,6 +324,7 @@ class Studio(QObject):
     def shutdown(self) -> None:
         """Stop the run (if any) and wait for it and the machine detection to end."""
         self.controller.shutdown()
+        self.queue.shutdown()
         if self.detect_worker is not None:
             self.detect_worker.wait()
 

@@ -45,6 +45,13 @@ class DeviceInfo:
     cuda_driver_version: str | None = None
     compute_capability: tuple[int, int] | None = None
     unified_memory: bool = False
+    pcie_gen: int | None = None  # the PCIe link the card and the board allow together (NVML), where known
+    pcie_width: int | None = None
+
+    @property
+    def pcie(self) -> tuple[int, int] | None:
+        """(generation, lanes) of the card's PCIe link, where the driver reported it."""
+        return (self.pcie_gen, self.pcie_width) if self.pcie_gen and self.pcie_width else None
 
     @property
     def is_accelerator(self) -> bool:
@@ -70,6 +77,8 @@ class DeviceInfo:
             details.append(f"CUDA {self.cuda_driver_version}")
         if self.compute_capability:
             details.append("compute {}.{}".format(*self.compute_capability))
+        if self.pcie:
+            details.append("PCIe {}.0 x{}".format(*self.pcie))
         return details
 
     def describe(self) -> str:
@@ -105,6 +114,21 @@ class MachineInfo:
         if self.accelerators:
             return max(self.accelerators, key=lambda d: (d.total_bytes, -d.index))
         return next(d for d in self.devices if d.kind == "cpu")
+
+    @property
+    def gpus(self) -> tuple[DeviceInfo, ...]:
+        """The accelerators of the best device's kind: those one run may train on, alone or together."""
+        kind = self.best_device.kind
+        return tuple(d for d in self.accelerators if d.kind == kind)
+
+    @property
+    def sizing_device(self) -> DeviceInfo:
+        """The device settings are sized for: the smallest of ``gpus`` (the least free memory among
+        equals), so they fit whichever of them trains and each of them in a data-parallel run; else
+        the CPU."""
+        if not self.gpus:
+            return self.best_device
+        return min(self.gpus, key=lambda d: (d.total_bytes, d.free_bytes, d.index))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -143,6 +167,9 @@ def detect_nvidia() -> list[DeviceInfo]:
                 logger.warning("NVML could not read GPU %d (%s); skipping it", index, exc)
                 continue
             capability = _nvml_optional(lambda h=handle: pynvml.nvmlDeviceGetCudaComputeCapability(h))
+            # the most the card and the board allow together (the current link slows down when idle)
+            gen = _nvml_optional(lambda h=handle: pynvml.nvmlDeviceGetMaxPcieLinkGeneration(h))
+            width = _nvml_optional(lambda h=handle: pynvml.nvmlDeviceGetMaxPcieLinkWidth(h))
             devices.append(
                 DeviceInfo(
                     kind="cuda",
@@ -153,6 +180,8 @@ def detect_nvidia() -> list[DeviceInfo]:
                     driver=driver,
                     cuda_driver_version=cuda_version,
                     compute_capability=tuple(int(x) for x in capability) if capability else None,
+                    pcie_gen=int(gen) if isinstance(gen, int) and gen > 0 else None,
+                    pcie_width=int(width) if isinstance(width, int) and width > 0 else None,
                 )
             )
     except Exception as exc:

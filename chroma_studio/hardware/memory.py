@@ -7,11 +7,11 @@ state, activations, encoders, runtime overhead) so a person can see where the me
 Units: bytes; "GB" in messages means 2^30 bytes, as nvidia-smi and GPU makers count (a 24 GB
 card reports about 24 GB).
 
-Weights come from the real parameter counts (``architecture.py``) and the storage formats:
-bf16 2 bytes; quanto int8 1 byte + one scale per output channel; quanto int4 half a byte + a
-scale and a shift per group of 128; bitsandbytes NF4 half a byte + an 8-bit absmax per block of
-64 and an fp32 absmax per 256 of those (double quantization). The embedders, the modulation
-approximator and the final layer, and every bias and norm, stay in the compute dtype.
+Weights come from the real parameter counts (``architecture.py``) and the storage formats
+(``storage.py``: bf16, quanto int8/int4, bitsandbytes NF4). With ``blocks_to_swap`` (CUDA and
+ROCm; ``streaming.py``) the streamed blocks' weights leave the device for pinned RAM (a part of
+their own in loading, training and sampling) and two block-sized buffers take their place; the
+LoRA, its gradients and optimizer states stay on the device.
 Activations come from coefficients measured on real-width blocks (``activations.py``); attention
 is assumed to run as a fused kernel that never holds the T x T scores (SDPA's memory-efficient or
 flash kernels on CUDA/ROCm, as Chroma's boolean mask allows). On top of the tensors: the runtime's
@@ -38,15 +38,24 @@ from typing import Any
 
 from chroma_studio.config import TrainingConfig
 from chroma_studio.hardware import activations as act
-from chroma_studio.hardware.architecture import ChromaArchitecture, chroma_architecture
+from chroma_studio.hardware import streaming
+from chroma_studio.hardware.architecture import chroma_architecture
 from chroma_studio.hardware.detect import DeviceInfo
-from chroma_studio.hardware.phases import PHASES, MemoryEstimate, Part, PhaseEstimate
+from chroma_studio.hardware.phases import PHASES, PINNED_PART, MemoryEstimate, Part, PhaseEstimate
+from chroma_studio.hardware.storage import (  # noqa: F401 (quantized_bytes: part of this module's interface)
+    dtype_bytes,
+    quantized_bytes,
+    t5_weight_bytes,
+    transformer_weight_parts,
+)
 
 GiB = 2**30
 # Device memory the runtime takes before any tensor: CUDA/HIP context, kernels, library workspaces.
 CONTEXT_BYTES = {"cuda": GiB * 3 // 4, "rocm": GiB * 3 // 4, "xpu": GiB // 2, "mps": GiB // 4, "cpu": 0}
 # Host RAM of the process itself: Python, torch and its GPU libraries, diffusers, transformers, the app.
-RUNTIME_BYTES = {"cuda": 3 * GiB, "rocm": 3 * GiB, "xpu": 2 * GiB, "mps": 2 * GiB, "cpu": 2 * GiB}
+# On the CPU there are no GPU libraries: the engine measured 0.3 GB anonymous and 0.1 GB of code pages
+# with every library loaded (tests/benchmarks/real_size_cpu.py).
+RUNTIME_BYTES = {"cuda": 3 * GiB, "rocm": 3 * GiB, "xpu": 2 * GiB, "mps": 2 * GiB, "cpu": GiB // 2}
 DEMO_BYTES = GiB // 4  # the demo flavour's tiny model with its activations, generously
 
 
@@ -82,47 +91,6 @@ QUICKSTART_SETTINGS: dict[str, Any] = {
     "offload_during_startup": False,
 }
 QUICKSTART_FIGURES_GB = {"no_change": 28.0, "int8-quanto": 16.0, "int4-quanto": 11.0, "nf4-bnb": 8.0}
-
-
-# -- weights --------------------------------------------------------------------------------------
-def dtype_bytes(mixed_precision: str) -> int:
-    return 4 if mixed_precision == "no" else 2
-
-
-def quantized_bytes(weights: int, out_channels: int, precision: str, scale_bytes: int) -> tuple[int, int]:
-    """(packed weights, scales) of Linear weights stored at ``precision``."""
-    if precision == "int8-quanto":
-        return weights, out_channels * scale_bytes
-    if precision == "int4-quanto":
-        return weights // 2, (weights // 128) * 2 * scale_bytes
-    if precision == "nf4-bnb":
-        blocks = weights // 64
-        return weights // 2, blocks + (blocks // 256) * 4
-    return weights * scale_bytes, 0
-
-
-def transformer_weight_parts(arch: ChromaArchitecture, precision: str, mixed_precision: str) -> list[Part]:
-    dbytes = dtype_bytes(mixed_precision)
-    if precision == "no_change":
-        name = {"bf16": "bf16", "fp16": "fp16"}.get(mixed_precision, "fp32")
-        return [Part(f"transformer weights ({name})", arch.transformer_params * dbytes)]
-    out_channels = sum(arch.blocks(k) * sum(lin.out_features for lin in arch.linears(k)) for k in ("double", "single"))
-    packed, scales = quantized_bytes(arch.quantizable_weights, out_channels, precision, dbytes)
-    label = {"int8-quanto": "int8", "int4-quanto": "int4", "nf4-bnb": "NF4"}[precision]
-    kept = (arch.unquantized_params + arch.block_bias_and_norm_params) * dbytes
-    return [
-        Part(f"transformer weights ({label})", packed),
-        Part(f"{label} scales", scales),
-        Part("unquantized layers, biases and norms", kept),
-    ]
-
-
-def t5_weight_bytes(arch: ChromaArchitecture, precision: str, dbytes: int) -> int:
-    linear = arch.t5_params - arch.t5_embedding_params
-    if precision == "no_change":
-        return arch.t5_params * dbytes
-    packed, scales = quantized_bytes(linear, linear // 4096, precision, dbytes)
-    return packed + scales + arch.t5_embedding_params * dbytes
 
 
 # -- the estimate -----------------------------------------------------------------------------------
@@ -172,12 +140,29 @@ class _Estimator:
         self.t5_bytes = t5_weight_bytes(self.arch, t5_precision, self.dbytes)
         self.vae_dbytes = 4 if c.model.mixed_precision in ("fp16", "no") else 2
         self.vae = Part("VAE weights", device_bytes=self.arch.vae_params * self.vae_dbytes)
-        self.weights = transformer_weight_parts(self.arch, self.precision, c.model.mixed_precision)
+        self.swap = c.model.blocks_to_swap if streaming.applies(self.kind, self.precision) else 0
+        self.streamed = streaming.streamed_blocks(self.arch, self.swap, self.precision, self.dbytes)
+        self.weights = transformer_weight_parts(
+            self.arch, self.precision, c.model.mixed_precision, self.streamed.counts if self.swap else None
+        )
         self.lora_params = self.arch.lora_params(c.lora.flux_lora_target, c.lora.lora_rank)
 
     def estimate(self, unified: bool) -> MemoryEstimate:
         phases = (self.caching_text(), self.caching_images(), self.loading(), self.training(), self.sampling())
         return MemoryEstimate(self.kind, unified, phases, self.a, tuple(self.notes()))
+
+    def pinned(self) -> list[Part]:
+        """The streamed blocks' copies in pinned RAM (none without streaming)."""
+        if not self.swap:
+            return []
+        total = self.arch.double_blocks + self.arch.single_blocks
+        return [Part(f"{PINNED_PART} ({self.swap} of {total})", host_bytes=self.streamed.host_bytes)]
+
+    def streaming_buffers(self) -> list[Part]:
+        """The device buffers the streamed blocks pass through: the running block and the next one."""
+        if not self.swap:
+            return []
+        return [Part("streaming buffers (2 blocks)", device_bytes=self.streamed.buffer_bytes)]
 
     def reserve(self, transient: int) -> Part:
         return Part("allocator reserve", device_bytes=int(transient * self.a.allocator_reserve))
@@ -188,8 +173,8 @@ class _Estimator:
             return []
         total = sum(p.device_bytes for p in self.weights)
         if self.offload:
-            return [Part("transformer waiting on the host", host_bytes=total)]
-        return [Part("transformer waiting on the device", device_bytes=total)]
+            return [Part("transformer waiting on the host", host_bytes=total), *self.pinned()]
+        return [Part("transformer waiting on the device", device_bytes=total), *self.pinned()]
 
     def caching_text(self) -> PhaseEstimate:
         tokens = self.train_tokens.text
@@ -229,7 +214,7 @@ class _Estimator:
 
     def loading(self) -> PhaseEstimate:
         arch, dbytes = self.arch, self.dbytes
-        parts = list(self.weights)
+        parts = [*self.weights, *self.pinned()]
         largest_block = max(arch.block_params("double"), arch.block_params("single")) * dbytes
         if self.precision.endswith("-quanto"):  # one block in full precision while it is quantized
             parts.append(Part("block being quantized", device_bytes=largest_block))
@@ -243,7 +228,7 @@ class _Estimator:
             )
         elif dbytes != 2 or self.config.model.mixed_precision == "fp16":  # converted from the bf16 checkpoint
             parts.append(Part("transformer converted in RAM", host_bytes=arch.transformer_params * dbytes))
-        elif self.precision != "nf4-bnb":
+        elif self.precision != "nf4-bnb" and self.kind != "cpu":  # on the CPU it is quantized where it is staged
             parts.append(Part("block staged in RAM", host_bytes=largest_block))
         if self.a.models_first:
             where = "host_bytes" if self.offload else "device_bytes"
@@ -271,6 +256,8 @@ class _Estimator:
         held = "activations: checkpointed block inputs" if c.model.gradient_checkpointing else "activations: saved"
         parts = [
             *self.weights,
+            *self.streaming_buffers(),
+            *self.pinned(),
             Part("LoRA weights, gradients and AdamW states (fp32)", device_bytes=16 * self.lora_params),
             Part(held, device_bytes=a.held),
             Part("activations: block in backward", device_bytes=a.working),
@@ -292,6 +279,8 @@ class _Estimator:
         transient = max(denoise, decode)
         parts = [
             *self.weights,
+            *self.streaming_buffers(),
+            *self.pinned(),
             Part("LoRA weights and AdamW states (fp32)", device_bytes=12 * self.lora_params),
             self.vae,
             Part("activations: denoising step or VAE decode", device_bytes=transient),
@@ -313,8 +302,22 @@ class _Estimator:
                 "Checkpoints in bf16 are memory-mapped: the 17.8 GB transformer and 9.5 GB T5-XXL pass through the "
                 "page cache, so more free RAM makes loading faster but is not required."
             )
+        notes += self.streaming_notes()
         if self.kind == "mps":
             notes.append("Apple silicon shares RAM between the GPU and the CPU: device and host figures add up.")
         if self.kind == "cpu":
             notes.append("On the CPU every figure is system RAM; device and host figures add up.")
         return notes
+
+    def streaming_notes(self) -> list[str]:
+        asked = self.config.model.blocks_to_swap
+        if asked and not self.swap:
+            return [streaming.not_applied_note(self.kind, self.precision, asked)]
+        if not self.swap:
+            return []
+        s = self.streamed
+        return [
+            f"blocks_to_swap {self.swap}: the last {s.counts['double']} double and {s.counts['single']} single "
+            f"blocks keep their frozen weights in pinned RAM ({s.host_bytes / GiB:.1f} GB) and pass through "
+            f"{s.buffer_bytes / GiB:.1f} GB of device buffers; the LoRA stays on the device."
+        ]

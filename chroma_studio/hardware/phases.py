@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 GiB = 2**30
+PINNED_PART = "streamed blocks in pinned RAM"  # the part that holds the streamed blocks' pinned copies
 PHASES = ("caching_text", "caching_images", "loading", "training", "sampling")
 PHASE_TITLES = {
     "caching_text": "Caching text (T5-XXL)",

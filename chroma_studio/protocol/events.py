@@ -25,6 +25,7 @@ class Phase(StrEnum):
     TRAINING = "training"
     SAMPLING = "sampling"
     SAVING = "saving"
+    CAPTIONING = "captioning"
     PAUSED = "paused"
     FINISHED = "finished"
 
@@ -71,7 +72,7 @@ _ACTIVE = frozenset({RunStatus.STARTING, RunStatus.RUNNING, RunStatus.PAUSED, Ru
 
 @dataclass(frozen=True)
 class PhaseChanged:
-    """The run entered a phase: loading, caching, training, sampling, saving, paused, finished."""
+    """The run entered a phase: loading, caching, training, sampling, saving, captioning, paused, finished."""
 
     phase: Phase
     detail: str = ""

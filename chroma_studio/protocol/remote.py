@@ -6,6 +6,9 @@ hands it to ``sink``, and returns the job's result. ``RemoteControl`` is a ``Tra
 whose commands also reach the child; ``stop_when`` stops it when a caller's own cancel switch
 turns. Nothing here imports torch, so the desktop app's process never loads it.
 
+A training job with ``num_processes`` > 1 starts torch's launcher instead (``launch.py``); its rank 0
+speaks the same protocol, so nothing else here changes but how a death is described.
+
 If the child dies without a word (killed for memory, a crash in a driver), the caller still gets
 a ``Failed`` event whose hint says what most likely happened, with the child's last output as
 the details.
@@ -27,6 +30,7 @@ from typing import IO, Any, overload
 
 from chroma_studio.base.logs import is_verbose
 from chroma_studio.base.run_folder import checkpoint_dirs
+from chroma_studio.protocol import launch
 from chroma_studio.protocol.control import Command, TrainingControl
 from chroma_studio.protocol.events import (
     CheckpointSaved,
@@ -164,16 +168,21 @@ def run_in_process(
     other jobs it is the job's value, or None when it failed (a ``Failed`` event says why).
     """
     control = control or RemoteControl()
+    # A training job of several processes runs under torch's launcher, whose rank 0 speaks for the
+    # run; in a process group of its own, so a Ctrl-C reaches the caller, who asks for a stop.
+    processes = launch.processes_of(job.config) if isinstance(job, TrainJob) else 1
+    command = child_command() if processes == 1 else launch.launcher_command(child_command()[0], processes)
     env = {**os.environ, **{key: value for key, value in (environment or {}).items() if value}}
     env["PYTHONIOENCODING"] = "utf-8"
     env["PYTHONUNBUFFERED"] = "1"  # native code's stdio too: nothing is left in a buffer at exit
     process = subprocess.Popen(
-        child_command(),
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
         creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),  # no console window on Windows
+        start_new_session=processes > 1 and sys.platform != "win32",
     )
     assert process.stdin is not None and process.stdout is not None and process.stderr is not None
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES_KEPT)
@@ -224,7 +233,10 @@ def run_in_process(
             return RunResult(RunStatus.STOPPED, step, output_dir)
         sink(Finished(0, "", None, stopped=True))
         return None
-    failure = describe_exit(code, list(tail), training=training, checkpoint_kept=bool(saved))
+    if processes > 1:
+        failure = launch.describe_rank_exit(list(tail), processes, checkpoint_kept=bool(saved))
+    else:
+        failure = describe_exit(code, list(tail), training=training, checkpoint_kept=bool(saved))
     logger.error("the engine process ended with code %s: %s", code, failure.message)
     sink(failure)
     if training:

@@ -5,12 +5,13 @@ hold the interpreter lock for long stretches and stall the window. The app start
 instead and talks to it over the standard streams (``remote.py`` is the other end):
 
 - stdin, first line: the job as JSON (``jobs.py``: ``{"job": "train" | "prepare" | "export" |
-  "check-dataset", ...}``); then one command per line (``control.Command``: ``stop``, ``pause``,
+  "check-dataset" | "caption", ...}``); then one command per line (``control.Command``: ``stop``, ``pause``,
   ``resume``, ``sample``, ``save``). The end of stdin (the window went away) counts as ``stop``,
   so a run still ends with a checkpoint.
 - stdout: one JSON object per line, the engine's events (``events.to_message``), then
   ``{"type": "Result", "value": ...}``: a ``RunResult`` for ``train``, the model's name for
-  ``prepare``, the written file for ``export``, a ``DatasetChecked`` for ``check-dataset``, or
+  ``prepare``, the written file for ``export``, a ``DatasetChecked`` for ``check-dataset``, a
+  ``CaptioningFinished`` for ``caption`` (its captions came before as ``CaptionMade`` events), or
   null when the job failed (after a ``Failed``). Whatever a library prints goes to stderr
   instead, so it cannot garble the stream.
 - stderr: logging and anything else; the app keeps its end for the failure dialog.
@@ -48,6 +49,7 @@ from chroma_studio.protocol.events import (
     to_message,
 )
 from chroma_studio.protocol.jobs import (
+    CaptionJob,
     DatasetCheckJob,
     EngineJob,
     ExportJob,
@@ -86,7 +88,7 @@ class _Writer:
         self.send(to_message(event))
 
     def result(self, value: Message | str | None) -> None:
-        if dataclasses.is_dataclass(value):  # a RunResult, a DatasetChecked
+        if dataclasses.is_dataclass(value):  # a RunResult, a DatasetChecked, a CaptioningFinished
             value = to_message(value)
         self.done = True  # before the app can see it and close our stdin
         self.send({"type": "Result", "value": value})
@@ -165,6 +167,10 @@ def run_job(job: EngineJob, writer: _Writer, control: TrainingControl) -> Any:
             return str(export_checkpoint(run_dir, step=step, fmt=fmt))
         case DatasetCheckJob():
             return _check_dataset(job, writer, control)
+        case CaptionJob():
+            from chroma_studio.training.captioning import run_captioning
+
+            return run_captioning(job, writer.event, control)
     raise JobError(f"the engine has no way to run a {job.kind!r} job")
 
 

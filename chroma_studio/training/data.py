@@ -130,12 +130,14 @@ class DataOrder:
         return MicroBatch(epoch, [example for example, _ in pairs], [sample for _, sample in pairs])
 
 
-def total_steps(config: TrainingConfig, examples: Sequence[Example]) -> tuple[int, int]:
-    """(optimizer steps to train, optimizer steps per epoch)."""
+def total_steps(config: TrainingConfig, examples: Sequence[Example], batch_size: int | None = None) -> tuple[int, int]:
+    """(optimizer steps to train, optimizer steps per epoch); ``batch_size``: the micro-batch of all
+    processes together, when several train (default: train_batch_size)."""
     from chroma_studio.config import DEFAULT_MAX_TRAIN_STEPS
 
     optim = config.optim
-    per_epoch = max(1, batches_per_epoch(examples, optim.train_batch_size) // optim.gradient_accumulation_steps)
+    batch = batch_size or optim.train_batch_size
+    per_epoch = max(1, batches_per_epoch(examples, batch) // optim.gradient_accumulation_steps)
     if optim.max_train_steps:
         return optim.max_train_steps, per_epoch
     if optim.num_train_epochs:

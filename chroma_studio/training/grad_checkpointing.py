@@ -5,6 +5,9 @@ blocks without ``attention_mask``, so masking silently turns off in most of the 
 when memory is tight. Instead of that path we wrap each block's ``forward`` in
 ``torch.utils.checkpoint`` ourselves, with every argument passed through, and keep diffusers'
 flag off. Module names (and so LoRA keys) do not change.
+
+A forward that was already wrapped (block streaming, which must load in the recompute too) is the
+one checkpointed, and turning checkpointing off gives it back.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 _MARK = "_chroma_studio_checkpointed"
+_INNER = "_chroma_studio_checkpointed_inner"  # an instance forward that checkpointing wrapped
 
 
 def _blocks(transformer: torch.nn.Module) -> list[torch.nn.Module]:
@@ -36,6 +40,8 @@ def enable_masked_checkpointing(transformer: torch.nn.Module) -> None:
                 return checkpoint(_plain, *args, use_reentrant=False, **kwargs)
             return _plain(*args, **kwargs)
 
+        if "forward" in vars(block):
+            setattr(block, _INNER, plain)
         block.forward = forward
         setattr(block, _MARK, True)
 
@@ -43,7 +49,11 @@ def enable_masked_checkpointing(transformer: torch.nn.Module) -> None:
 def disable_masked_checkpointing(transformer: torch.nn.Module) -> None:
     for block in _blocks(transformer):
         if getattr(block, _MARK, False):
-            del block.forward  # the class's forward shows through again
+            inner = vars(block).pop(_INNER, None)
+            if inner is None:
+                del block.forward  # the class's forward shows through again
+            else:
+                block.forward = inner
             delattr(block, _MARK)
 
 

@@ -41,6 +41,7 @@ from chroma_studio.protocol.control import TrainingControl
 from chroma_studio.protocol.events import LogMessage, PhaseChanged, Sink, null_sink
 from chroma_studio.training.checkpoint import Identity, resolve_checkpoint
 from chroma_studio.training.data import DatasetError, Example, load_examples
+from chroma_studio.training.distributed import World, barrier, main_first, my_part, once, share_from_main
 from chroma_studio.training.embedding_cache import EmbeddingCache
 from chroma_studio.training.encode import cache_latents, cache_text, release_memory
 from chroma_studio.training.errors import TrainingError
@@ -48,6 +49,7 @@ from chroma_studio.training.grad_checkpointing import enable_masked_checkpointin
 from chroma_studio.training.loading import Loader, pick_device, resolve_source, training_dtype
 from chroma_studio.training.lora import add_lora
 from chroma_studio.training.quantize import QUANTO, nf4_quantization_config, quantize_transformer
+from chroma_studio.training.streaming import BlockStreamer, check_streaming, install_streaming, streamed_blocks
 
 logger = logging.getLogger(__name__)
 
@@ -72,27 +74,49 @@ class PreparedRun:
     identity: Identity  # model, rank, alpha, targets: what a checkpoint must match to resume
     resume: Path | None  # the checkpoint to continue from
     sigma_distribution: SigmaDistribution  # the noise levels trained at (a resumed run keeps its own)
+    streaming: BlockStreamer | None = None  # the blocks whose frozen weights stream from host RAM
 
 
 def prepare_run(
-    config: TrainingConfig, folder: RunFolder, lock: RunLock, sink: Sink, control: TrainingControl
+    config: TrainingConfig,
+    folder: RunFolder,
+    lock: RunLock,
+    sink: Sink,
+    control: TrainingControl,
+    world: World | None = None,
 ) -> PreparedRun:
-    """Check, read, load and cache all a run needs; ``lock`` is acquired here (release it after)."""
+    """Check, read, load and cache all a run needs; ``lock`` is acquired here (release it after).
+
+    With several processes (``world``), rank 0 alone claims the folder and fetches the model
+    first; the ranks share the caching (``distributed.py``)."""
     problems = errors(config.validate())
     if problems:
         raise ConfigError(problems)
+    if world is None and config.run.num_processes > 1:
+        raise TrainingError(
+            f"num_processes is {config.run.num_processes}, but this run was started as one process.",
+            "Start it with `chroma-studio train CONFIG --num-processes N` or from the app, which start the "
+            "processes; or set num_processes to 1.",
+        )
     _phase(sink, "loading", "Reading the dataset")
     examples, warnings = load_examples(config)
     for warning in warnings:
         sink(LogMessage("warning", warning))
-    device, dtype = pick_device(), training_dtype(config.model.mixed_precision)
+    device, dtype = world.device if world else pick_device(), training_dtype(config.model.mixed_precision)
+    if config.model.blocks_to_swap:
+        check_streaming(device, config.model.base_model_precision)
     quantization = nf4_quantization_config(dtype) if config.model.base_model_precision == "nf4-bnb" else None
-    resume, sigma_distribution = claim_folder(config, folder, lock, sink)
+    resume, sigma_distribution = share_from_main(
+        world,
+        lambda: claim_folder(config, folder, lock, sink),
+        lambda claimed: [str(claimed[0]) if claimed[0] else None, claimed[1]],
+        lambda shared: (Path(shared[0]) if shared[0] else None, shared[1]),
+    )
 
     source = resolve_source(config)
     _phase(sink, "loading", f"Getting the model: {source.label}")
     loader = Loader(source, sink, control)
-    loader.prepare()
+    main_first(world, loader.prepare)
     cache = EmbeddingCache(
         Path(config.run.cache_dir) if config.run.cache_dir else cache_dir() / "embeddings",
         text_model=loader.fingerprint("text_encoder") + loader.fingerprint("tokenizer"),
@@ -104,23 +128,30 @@ def prepare_run(
     negative = [config.validation.validation_negative_prompt] if config.validation.validation_guidance > 1 else []
     dropout = [""] if config.text.caption_dropout_probability > 0 else []
     _phase(sink, "caching", "Encoding captions and images")
-    common = {"device": device, "dtype": dtype, "sink": sink, "control": control}
-    text_keys = cache_text(
-        loader,
-        cache,
-        [e.caption for e in examples] + dropout + list(prompts) + negative,
-        offload=config.model.offload_during_startup,
-        **common,
-    )
+    common = {"device": device, "dtype": dtype, "sink": once(sink) if world else sink, "control": control}
+    texts = list(dict.fromkeys([e.caption for e in examples] + dropout + list(prompts) + negative))
+    offload, own_vae = config.model.offload_during_startup, None
+    if world is not None:  # each rank encodes its part; then every rank reads it all from the cache
+        cache_text(loader, cache, my_part(texts, world), offload=offload, **common)
+        own_vae = cache_latents(loader, cache, my_part(examples, world), **common)[1]
+        barrier(world)
+    text_keys = cache_text(loader, cache, texts, offload=offload, **common)
     latent_keys, vae = cache_latents(loader, cache, examples, **common)
+    vae = vae if vae is not None else own_vae
+    if world is not None and not world.main:
+        vae = None  # rank 0 alone renders samples
     usable = [i for i, key in enumerate(latent_keys) if key is not None]
     if not usable:
         raise DatasetError("None of the images could be read. Run `chroma-studio dataset check` on the folders.")
-    if prompts and vae is None:
+    if prompts and vae is None and (world is None or world.main):
         vae = loader.vae(torch.float32 if dtype == torch.float16 else dtype)
 
     _phase(sink, "loading", "Loading the transformer")
-    transformer, lora_modules = build_transformer(config, loader, device, dtype, quantization)
+    transformer, lora_modules, streaming = build_transformer(config, loader, device, dtype, quantization)
+    if streaming is not None:
+        sink(LogMessage("info", streaming.report().describe()))
+        for warning in streaming.warnings:
+            sink(LogMessage("warning", warning))
     lora = config.lora
     return PreparedRun(
         examples=tuple(examples[i] for i in usable),
@@ -139,6 +170,7 @@ def prepare_run(
         identity=Identity(source.label, lora.lora_rank, config.effective_lora_alpha, lora.flux_lora_target),
         resume=resume,
         sigma_distribution=sigma_distribution,
+        streaming=streaming,
     )
 
 
@@ -250,19 +282,24 @@ def resumed_sigma_distribution(
 
 def build_transformer(
     config: TrainingConfig, loader: Loader, device: torch.device, dtype: torch.dtype, quantization: Any
-) -> tuple[torch.nn.Module, list[str]]:
-    """The transformer on ``device``, frozen and quantized as set, with a fresh LoRA (seeded); and
-    the names of the modules the LoRA wraps."""
+) -> tuple[torch.nn.Module, list[str], BlockStreamer | None]:
+    """The transformer on ``device``, frozen and quantized as set, with a fresh LoRA (seeded); the
+    names of the modules the LoRA wraps; and the streamer of the blocks that stay in host RAM
+    (``blocks_to_swap``; None when none do)."""
     transformer = loader.transformer(dtype, quantization)
+    host_blocks = streamed_blocks(transformer, config.model.blocks_to_swap)
     if config.model.base_model_precision in QUANTO:
-        quantize_transformer(transformer, config.model.base_model_precision, device)
+        quantize_transformer(transformer, config.model.base_model_precision, device, host_blocks)
     elif quantization is None:
-        transformer.to(device)
+        quantize_transformer(transformer, "no_change", device, host_blocks)
     torch.manual_seed(config.optim.seed)  # the LoRA's initial weights
     lora_modules = add_lora(
         transformer, config.lora.lora_rank, config.effective_lora_alpha, config.lora.flux_lora_target
     )
+    # Streaming wraps each block's own forward and checkpointing wraps that, so the recompute in
+    # the backward pass loads the block again (tests/training/test_streaming.py fixes the order).
+    streaming = install_streaming(transformer, config.model.blocks_to_swap, device)
     if config.model.gradient_checkpointing:
         enable_masked_checkpointing(transformer)
     release_memory(device)
-    return transformer.train(), lora_modules
+    return transformer.train(), lora_modules, streaming

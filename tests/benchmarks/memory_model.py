@@ -2,6 +2,7 @@
 
     python tests/benchmarks/memory_model.py              # the checks (a few minutes on a laptop CPU)
     python tests/benchmarks/memory_model.py --calibrate  # re-measure the coefficients activations.py keeps
+    python tests/benchmarks/memory_model.py --tiers      # only the small-card tiers at 1024 px (no torch)
 
 What this machine can measure:
 - parameter counts of the real configs, built on the meta device (must match exactly);
@@ -11,7 +12,10 @@ What this machine can measure:
   the model's composition of block figures;
 - the VAE and one T5-XXL layer;
 - with CUDA: the same reduced-depth step's peak ``torch.cuda.max_memory_allocated`` at 1024 px, and
-  how much the caching allocator reserved on top.
+  how much the caching allocator reserved on top;
+- predicted, not measured: the peaks of 6, 8 and 12 GB cards at 1024 px (16 and 32 GB of RAM) with
+  what the recommendation picks there, the blocks it streams and their modelled slowdown, and the
+  presets for those cards.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for support
 
 from support.calibration.architecture import count_architecture
 
@@ -251,6 +256,46 @@ def cuda() -> dict[str, Any] | None:
     return result
 
 
+def tiers() -> dict[str, Any]:
+    """What the recommendation picks for 6, 8 and 12 GB cards with 16 and 32 GB of RAM (1024 px images),
+    with its predicted peaks; and the presets for those cards."""
+    from chroma_studio.hardware.budget import pinned_bytes
+    from chroma_studio.hardware.detect import DeviceInfo, MachineInfo
+    from chroma_studio.hardware.presets import get_preset
+    from chroma_studio.hardware.recommend import recommend
+
+    rows: dict[str, Any] = {}
+    for card_gb in (6, 8, 12):
+        for ram_gb in (16, 32):
+            total, ram = card_gb * GiB, ram_gb * GiB
+            gpu = DeviceInfo("cuda", 0, f"{card_gb} GB card", total, total - GiB // 2, compute_capability=(8, 9))
+            cpu = DeviceInfo("cpu", 0, "x86_64", ram, ram * 3 // 4)
+            machine = MachineInfo((gpu, cpu), ram, ram * 3 // 4, None, None, "benchmark", platform.python_version())
+            r = recommend(machine, dataset_resolution=1024)
+            at_1024 = estimate_memory(TrainingConfig().replace(**{**r.settings, "resolution": 1024}), gpu)
+            rows[f"{card_gb}gb_card_{ram_gb}gb_ram"] = {
+                "fits": r.fits,
+                "settings": r.settings,
+                "peak_device_gb": round(r.peak_device_bytes / GiB, 2) if r.estimate else None,
+                "peak_ram_gb": round(r.peak_host_bytes / GiB, 2) if r.estimate else None,
+                "streaming": r.streaming_dict(),
+                "these_settings_at_1024_px_device_gb": round(at_1024.peak_device_bytes / GiB, 2),
+                "reasons": r.reasons[1:],
+            }
+    for key in ("nvidia-6gb", "nvidia-8gb", "gpu-12gb"):
+        preset = get_preset(key)
+        estimate = estimate_memory(TrainingConfig().replace(**preset.settings), "cuda")
+        rows[f"preset_{key}"] = {
+            "settings": preset.settings,
+            "peak_device_gb": round(estimate.peak_device_bytes / GiB, 2),
+            "peak_device_phase": estimate.peak_device_phase,
+            "peak_ram_gb": round(estimate.peak_host_bytes / GiB, 2),
+            "pinned_ram_gb": round(pinned_bytes(estimate) / GiB, 2),
+            "usable_gb": preset.tier.memory_gb - 0.5,
+        }
+    return rows
+
+
 def calibrate() -> dict[str, Any]:
     from support.calibration.blocks import measure_block_coefficients
 
@@ -260,7 +305,11 @@ def calibrate() -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calibrate", action="store_true", help="print fresh block coefficients and exit")
+    parser.add_argument("--tiers", action="store_true", help="print only the small-card tiers at 1024 px and exit")
     args = parser.parse_args()
+    if args.tiers:
+        print(json.dumps(tiers(), indent=2))
+        return 0
     import torch
 
     started = time.perf_counter()
@@ -271,6 +320,7 @@ def main() -> int:
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine()},
         "parameters": parameters(),
         "quickstart": quickstart(),
+        "tiers_at_1024_px": tiers(),
         "blocks": blocks(),
         "stack": stack(),
         "vae": vae(),

@@ -20,6 +20,7 @@ class FakeGpu:
     total_gb: float
     used_gb: float = 0.5  # the desktop and other programs
     capability: tuple[int, int] = (8, 9)
+    pcie: tuple[int, int] | None = None  # (generation, lanes) NVML reports; None: not supported
 
 
 class FakeNvml:
@@ -49,9 +50,17 @@ class FakeNvml:
             "nvmlSystemGetDriverVersion": lambda: self.driver,
             "nvmlSystemGetCudaDriverVersion": lambda: self.cuda,
             "nvmlDeviceGetCudaComputeCapability": lambda h: self.gpus[h].capability,
+            "nvmlDeviceGetMaxPcieLinkGeneration": lambda h: self._pcie(h, 0),
+            "nvmlDeviceGetMaxPcieLinkWidth": lambda h: self._pcie(h, 1),
         }
         for name, fake in calls.items():
             monkeypatch.setattr(pynvml, name, fake)
+
+    def _pcie(self, handle: int, field: int) -> int:
+        link = self.gpus[handle].pcie
+        if link is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return link[field]
 
 
 def fake_ram(monkeypatch: pytest.MonkeyPatch, total_gb: float, available_fraction: float = 0.75) -> None:
@@ -67,12 +76,21 @@ def gpu_machine(
     free_gb: float | None = None,
     ram_gb: float = 64,
     capability: tuple[int, int] | None = (8, 9),
+    pcie: tuple[int, int] | None = None,
 ) -> MachineInfo:
     """A machine with one discrete GPU (as detection would describe it) and a CPU."""
     total = int(total_gb * GiB)
     free = int((free_gb if free_gb is not None else total_gb - 0.5) * GiB)
+    gen, width = pcie or (None, None)
     gpu = DeviceInfo(
-        kind, 0, f"Test {total_gb:g} GB", total, free, compute_capability=capability if kind == "cuda" else None
+        kind,
+        0,
+        f"Test {total_gb:g} GB",
+        total,
+        free,
+        compute_capability=capability if kind == "cuda" else None,
+        pcie_gen=gen,
+        pcie_width=width,
     )
     return _machine(gpu, ram_gb)
 

@@ -52,11 +52,12 @@ def test_a_stopped_dataset_check_hands_back_what_it_found_until_then(small_datas
 
 def test_a_job_the_engine_does_not_know_is_refused_with_a_clear_message():
     process = subprocess.run(
-        child_command(), input=json.dumps({"job": "caption", "folders": []}).encode() + b"\n", capture_output=True
+        child_command(), input=json.dumps({"job": "upscale", "folders": []}).encode() + b"\n", capture_output=True
     )
     lines = [json.loads(line) for line in process.stdout.splitlines()]
     failure, result = ev.from_message(lines[0]), lines[1]
     assert isinstance(failure, ev.Failed)
-    assert "cannot run: unknown job 'caption': the engine runs check-dataset, export, prepare, train" in failure.message
+    expected = "cannot run: unknown job 'upscale': the engine runs caption, check-dataset, export, prepare, train"
+    assert expected in failure.message
     assert result == {"type": "Result", "value": None}
     assert process.returncode == 2

@@ -1,6 +1,6 @@
 """The Dataset page's parts and how they are arranged; what they do is in ``dataset.py``.
 
-    Trigger word [______________]  hint                      [Folder: photos ▾] [Add folder…]
+    Trigger word [__________]  hint       [Caption images…] [Folder: photos ▾] [Add folder…]
     (messages)
     Show [All images ▾] [Search…]    [Add trigger word…] [More edits ▾]  [Undo] [Redo] | Caption
     ┌ thumbnail grid ─────────────────────────────────────────────────────┐ | preview, text
@@ -93,11 +93,14 @@ class DatasetLayout(QWidget):
         self.folders_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.folders_button.setMenu(self.folders_menu)
         self.add_folder_button = QPushButton("Add folder…")
+        self.auto_caption_button = QPushButton("Caption images…")  # here: the tools row has no room at 1024 px
+        self.auto_caption_button.setToolTip("Write captions with a captioning model.")  # the page says more
         header = QHBoxLayout()
         header.addWidget(label)
         header.addWidget(self.trigger_edit)
         header.addWidget(self.trigger_hint)
         header.addStretch(1)
+        header.addWidget(self.auto_caption_button)
         header.addWidget(self.folders_button)
         header.addWidget(self.add_folder_button)
         return header

@@ -2,8 +2,9 @@
 
 Empty, the page is one big drop target. With images it shows the thumbnail grid (badges for
 problems, a filter by problem or text), the caption editor and the dataset's figures beside it,
-and the bulk caption edits with undo and redo (Ctrl+Z, Ctrl+Shift+Z) above it. Scanning, the
-image check, bulk edits, undo and redo run in the background with progress and Cancel (a
+and the bulk caption edits with undo and redo (Ctrl+Z, Ctrl+Shift+Z) above it; "Caption
+images…" writes captions with a captioning model (``auto_caption_page``), one undo step. Scanning,
+the image check, bulk edits, undo and redo run in the background with progress and Cancel (a
 cancelled scan shows what it found; a cancelled caption job changes nothing); thumbnails decode
 on their own pool. Call ``shutdown()`` before the page goes away: it waits for that work to end.
 
@@ -22,6 +23,7 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from chroma_studio.gui.dataset.auto_caption_page import AutoCaptionController
 from chroma_studio.gui.dataset.bulk_caption_dialog import BulkCaptionDialog
 from chroma_studio.gui.dataset.items import DatasetItem, DatasetStats
 from chroma_studio.gui.dataset.jobs import CaptionState
@@ -46,6 +48,7 @@ class DatasetPage(DatasetLayout):
         self.studio = studio
         self._history_outdated = False  # a folder was removed: its undo steps go when no job runs
         self.loading = DatasetLoading(self.runner, self.model, self.loader, self)
+        self.auto_caption = AutoCaptionController(self)  # "Caption images…"
         self._stats_timer = QTimer(self, singleShot=True, interval=STATS_DELAY_MS)
         self._stats_timer.timeout.connect(self._on_stats_timer_timeout)
         self.setAcceptDrops(True)  # a drop anywhere on the page adds folders
@@ -317,7 +320,7 @@ class DatasetPage(DatasetLayout):
     def open_bulk_dialog(self, kind: str, rows: Iterable[int] | None = None) -> BulkCaptionDialog | None:
         """Open the preview dialog of a bulk caption edit over ``rows`` (default: the selection, or all
         shown images); it is applied, undoably, when the dialog is accepted."""
-        if self.caption_actions.is_busy():
+        if self.caption_actions.is_busy() or self.auto_caption.active:
             return None
         self.editor.flush()
         rows = list(rows) if rows is not None else (self.selected_rows() or self.shown_rows())
@@ -339,11 +342,11 @@ class DatasetPage(DatasetLayout):
     def undo(self) -> bool:
         """Undo the newest caption change (bulk edit or typed caption); False when there is none."""
         self.editor.flush()
-        return self.caption_actions.undo()
+        return not self.auto_caption.active and self.caption_actions.undo()
 
     def redo(self) -> bool:
         self.editor.flush()
-        return self.caption_actions.redo()
+        return not self.auto_caption.active and self.caption_actions.redo()
 
     def _on_caption_actions_captions_changed(self, states: list[CaptionState]) -> None:
         for path, text, error in states:
@@ -370,7 +373,7 @@ class DatasetPage(DatasetLayout):
         self._update_history_buttons()
 
     def _update_history_buttons(self) -> None:
-        history, busy = self.caption_actions.history, self.caption_actions.is_busy()
+        history, busy = self.caption_actions.history, self.caption_actions.is_busy() or self.auto_caption.active
         self.undo_button.setEnabled(history.can_undo and not busy)
         self.redo_button.setEnabled(history.can_redo and not busy)
         self.undo_button.setToolTip(

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from chroma_studio.base.units import format_amount, format_bytes
 from chroma_studio.config import FIELDS, FLAVOUR_REPOS, ConfigError
+from chroma_studio.gui.dataset.auto_caption_models import CaptionersBox
 from chroma_studio.gui.machine_info import MachineSummary, describe_settings
 from chroma_studio.gui.studio import Studio
 from chroma_studio.gui.widgets.run_view import show_progress
@@ -61,6 +62,10 @@ class MachinePage(QWidget):
         layout.addWidget(self._build_machine_box())
         layout.addWidget(self._build_recommendation_box())
         layout.addWidget(self._build_model_box())
+        self.captioners_box = CaptionersBox()  # the recommended captioner; downloaded ones, their size, Delete
+        self.captioners_box.set_machine(studio.summary)
+        studio.machine_detected.connect(self.captioners_box.set_machine)
+        layout.addWidget(self.captioners_box)
         layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)

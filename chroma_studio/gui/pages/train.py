@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QListWidgetItem, QMessageBox, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QListWidgetItem, QMessageBox, QPushButton, QWidget
 
 from chroma_studio.base import run_folder as runs
+from chroma_studio.base.run_queue import QueueError
 from chroma_studio.config import ConfigError
 from chroma_studio.gui.machine_info import MachineSummary, PresetOption, describe_settings
 from chroma_studio.gui.pages.train_layout import TrainLayout
-from chroma_studio.gui.studio import Studio
+from chroma_studio.gui.studio import StartResult, Studio
+from chroma_studio.gui.widgets.gpu_choice import GpuChoiceWidget
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,7 @@ class TrainPage(TrainLayout):
     samples_page_requested = Signal()
     machine_page_requested = Signal()
     note_posted = Signal(str)  # a gentle note for the status bar (the run goes on)
+    queue_requested = Signal()  # show the queue of runs (a run was just added to it)
 
     def __init__(self, studio: Studio, parent: QWidget | None = None) -> None:
         super().__init__(studio.controller, parent)
@@ -81,6 +84,14 @@ class TrainPage(TrainLayout):
         self.recommended_button.clicked.connect(self._on_recommended_button_clicked)
         self.cards.preset_chosen.connect(self._on_cards_preset_chosen)
         self.start_button.clicked.connect(self._on_start_button_clicked)
+        self.queue_button = QPushButton("Add to queue")
+        self.queue_button.setObjectName("addToQueueButton")
+        self.queue_button.setToolTip("Line up a run with these settings; the queue trains its runs one after another.")
+        _place_before(self.start_button, self.queue_button)
+        self.queue_button.clicked.connect(self._on_queue_button_clicked)
+        self.gpu_choice = GpuChoiceWidget()  # "Use all N GPUs", on a machine with several
+        _place_before(self.queue_button, self.gpu_choice)
+        self.gpu_choice.processes_chosen.connect(partial(self._on_form_value_edited, "num_processes"))
         self.advanced_toggle.toggled.connect(self._on_advanced_toggle_toggled)
         self.form.value_edited.connect(self._on_form_value_edited)
         self.form.outside_field_requested.connect(self._on_form_outside_field_requested)
@@ -112,6 +123,8 @@ class TrainPage(TrainLayout):
     # -- recommendation and presets --------------------------------------------------------
     def _on_studio_machine_detected(self, summary: MachineSummary) -> None:
         self.reasons_label.setText(" ".join(summary.reasons))
+        self.gpu_choice.set_devices(summary.devices)
+        self.gpu_choice.set_processes(self.studio.config.run.num_processes)
         self._update_recommended_button()
         self.set_presets(list(summary.presets))
 
@@ -169,7 +182,19 @@ class TrainPage(TrainLayout):
         result = self.studio.start_run(preset, resume_dir)
         if result.running:
             self.show_run()
-        elif result.missing_images:
+        else:
+            self._show_refusal(result)
+        if not result.started:
+            return False
+        self.show_run()
+        if not self.studio.trigger_word:
+            self.controller.model.log_added.emit("info", f"{NO_TRIGGER_NOTE} {NO_TRIGGER_DETAIL}")
+            self.note_posted.emit(NO_TRIGGER_NOTE)
+        return True
+
+    def _show_refusal(self, result: StartResult) -> None:
+        """Why a run cannot start (or be queued): no images (to the Dataset page), or the settings' problems."""
+        if result.missing_images:
             ok = QMessageBox.StandardButton.Ok
             notice = QMessageBox(QMessageBox.Icon.Information, "No images yet", result.missing_images, ok, self)
             self.notice_dialog = notice
@@ -180,13 +205,6 @@ class TrainPage(TrainLayout):
             self.advanced_toggle.setChecked(True)
             self._show_problems()
             self.form.focus_field(result.problems[0].key)
-        if not result.started:
-            return False
-        self.show_run()
-        if not self.studio.trigger_word:
-            self.controller.model.log_added.emit("info", f"{NO_TRIGGER_NOTE} {NO_TRIGGER_DETAIL}")
-            self.note_posted.emit(NO_TRIGGER_NOTE)
-        return True
 
     def show_setup(self) -> None:
         self.stack.setCurrentWidget(self.setup_view)
@@ -209,6 +227,26 @@ class TrainPage(TrainLayout):
 
     def _on_start_button_clicked(self) -> None:
         self.start()
+
+    def _on_queue_button_clicked(self) -> None:
+        self.add_to_queue()
+
+    def add_to_queue(self) -> bool:
+        """Add a snapshot of the settings to the queue of runs; False (with the reason shown) when refused."""
+        try:
+            result = self.studio.add_to_queue()
+        except (QueueError, OSError) as exc:
+            ok = QMessageBox.StandardButton.Ok
+            notice = QMessageBox(QMessageBox.Icon.Warning, "Add to queue", str(exc), ok, self)
+            self.notice_dialog = notice
+            notice.open()  # window-modal, does not block the event loop
+            return False
+        if result.missing_images or result.problems:
+            self._show_refusal(result)
+            return False
+        self.note_posted.emit(f"Added to the queue of runs: {Path(result.output_dir).name}")
+        self.queue_requested.emit()
+        return True
 
     def _on_cards_preset_chosen(self, option: PresetOption) -> None:
         if option.fits is False:
@@ -266,6 +304,7 @@ class TrainPage(TrainLayout):
     def _on_studio_config_changed(self) -> None:
         config = self.studio.config
         self.form.set_config(config)
+        self.gpu_choice.set_processes(config.run.num_processes)
         self._show_problems()
         count = len(config.data.dataset_dirs)
         folders = f"{count} image folder{'s' if count != 1 else ''}" if count else "no images yet"
@@ -324,3 +363,12 @@ class TrainPage(TrainLayout):
         dialog.setStandardButtons(QMessageBox.StandardButton.Ok)
         self.failure_dialog = dialog
         dialog.open()  # window-modal, does not block the event loop
+
+
+def _place_before(anchor: QWidget, widget: QWidget) -> None:
+    """Put ``widget`` just before ``anchor`` in the row of buttons that holds it."""
+    for row in anchor.parentWidget().findChildren(QHBoxLayout):
+        index = row.indexOf(anchor)
+        if index >= 0:
+            row.insertWidget(index, widget)
+            return

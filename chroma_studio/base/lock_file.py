@@ -5,6 +5,9 @@ exclusively, holds its owner as JSON (the process id and start time, and whateve
 wants to say about itself), and is taken over when that owner has ended. ``LockFile`` is that
 protocol; a lock says who counts as alive, who counts as itself, and what to raise when refused.
 
+``BriefLock`` is the same file held for a moment, around one read-modify-write of a shared file:
+a second process waits for it a few seconds rather than being refused at once.
+
 Written here rather than taken from ``filelock`` or ``fcntl``: those hold an OS lock only while
 the process lives and say nothing about who holds it, while both locks must tell the user which
 process (and since when) is in the way.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +97,62 @@ class LockFile:
     def _refused(self, owner: dict[str, Any] | None) -> Exception:
         """The error for a lock held by the live ``owner``, or that could not be taken (None)."""
         raise NotImplementedError
+
+
+class LockTimeout(TimeoutError):
+    """A brief lock stayed held by a live process for longer than it should take; ``owner`` is what
+    its lock file says."""
+
+    def __init__(self, path: Path, owner: dict[str, Any] | None, waited: float) -> None:
+        self.path, self.owner = path, owner or {}
+        holder = f"process {self.owner['pid']}" if self.owner.get("pid") else "another program"
+        super().__init__(
+            f"{holder.capitalize()} has held {path} for over {waited:g} s. Try again; if that program "
+            "hangs, end it (its lock goes with it)."
+        )
+
+
+class BriefLock(LockFile):
+    """``with BriefLock(path):`` around a change that takes milliseconds. A lock held by a live
+    process is waited for up to ``timeout`` seconds, then ``LockTimeout``; one left by a process that
+    has ended is taken over. Never held twice, not even by two threads of one process."""
+
+    POLL = 0.01  # seconds between tries
+    WRITING = 2.0  # a lock file younger than this that cannot be read yet is being written: held
+
+    def __init__(self, path: str | os.PathLike[str], timeout: float = 5.0) -> None:
+        super().__init__(path)
+        self.timeout = timeout
+
+    def __enter__(self) -> BriefLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self.acquire()
+                return self
+            except LockTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(self.POLL)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def owner(self) -> dict[str, Any] | None:
+        try:
+            text = self.path.read_text(encoding="utf-8")
+            age = time.time() - self.path.stat().st_mtime
+        except OSError:
+            return None  # released meanwhile
+        try:
+            owner = json.loads(text)
+        except ValueError:  # made an instant ago and being written, or left half written by a crash
+            return {} if age < self.WRITING else None
+        return owner if isinstance(owner, dict) and self._alive(owner) else None
+
+    def _is_mine(self, owner: dict[str, Any]) -> bool:
+        return False  # held around one change, never entered again: another thread here must wait too
+
+    def _refused(self, owner: dict[str, Any] | None) -> LockTimeout:
+        return LockTimeout(self.path, owner, self.timeout)

@@ -4,7 +4,8 @@ Each entry is a snapshot of a flat config (``TrainingConfig.to_dict()``, paths a
 taken when it was added, so editing the project or the config file afterwards does not change
 what the queue trains. The app and ``chroma-studio queue`` share the file (``queue.json`` in the
 data folder); every change reads the file again, applies itself and writes it back atomically,
-so the other program's additions are kept and a crash never leaves half a file.
+under a brief lock (``queue.json.lock``), so the other program's changes are kept, even one made at
+the same instant, and a crash never leaves half a file.
 
 Statuses: an entry waits, runs, then ends finished, failed or stopped (stopped by hand: it is not
 run again). A runner that is stopped itself (Ctrl-C, the app closing) puts its running entry back
@@ -26,12 +27,14 @@ from typing import Any
 
 from chroma_studio.base import run_folder
 from chroma_studio.base.atomic import write_text_atomic
+from chroma_studio.base.lock_file import BriefLock, LockTimeout
 from chroma_studio.base.paths import data_dir
 from chroma_studio.base.queue_lock import QueueLock
 
 QUEUE_FORMAT = 1
 QUEUE_FILE = "queue.json"
-LOCK_FILE = "queue.lock"
+LOCK_FILE = "queue.lock"  # held by the runner of the queue (see ``queue_lock``)
+CHANGE_WAIT = 5.0  # seconds a change waits for another program's change to the file
 
 
 class EntryStatus(str, Enum):
@@ -154,10 +157,15 @@ class RunQueue:
 
     @contextmanager
     def _change(self) -> Iterator[None]:
-        """Read the file again, let the caller change the entries, write it back."""
-        self.reload()
-        yield
-        self.save()
+        """Read the file again, let the caller change the entries, write it back: all under the
+        file's brief lock, so a change made by another program at the same instant is not lost."""
+        try:
+            with BriefLock(self.path.with_name(self.path.name + ".lock"), timeout=CHANGE_WAIT):
+                self.reload()
+                yield
+                self.save()
+        except LockTimeout as exc:
+            raise QueueError(f"The queue cannot be changed now: {exc}") from None
 
     # -- looking ---------------------------------------------------------------------------------
     def get(self, entry_id: int) -> QueueEntry:

@@ -14,7 +14,7 @@ from typing import Any
 
 from chroma_studio.base.units import GiB, format_bytes
 from chroma_studio.config import TrainingConfig
-from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption
+from chroma_studio.gui.machine_info import DeviceInfo, MachineSummary, PresetOption, data_parallel_gpus
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,27 @@ def summarize(output_dir: str | os.PathLike | None = None) -> MachineSummary:
         reasons=tuple(recommendation.reasons),
         presets=tuple(_preset_options(best, machine.ram_total)),
         notes=tuple(notes),
+        all_gpus=_all_gpus_option(machine),
         machine=machine,
         device=best,
+    )
+
+
+def _all_gpus_option(machine: Any) -> PresetOption | None:
+    """The recommendation for a run on all GPUs, where one run can use several; ``fits`` is False
+    where no setting fits them without streaming blocks, and the description says why either way."""
+    from chroma_studio.hardware.recommend import recommend
+
+    gpus = data_parallel_gpus(machine.devices)
+    if not gpus:
+        return None
+    on_all = recommend(machine, processes=gpus)
+    return PresetOption(
+        key="all-gpus",
+        title=f"On all {gpus} GPUs",
+        description=on_all.processes_reason,
+        settings=dict(on_all.settings),
+        fits=on_all.fits,
     )
 
 

@@ -8,6 +8,8 @@ thread: NVML and disk queries can take a while). This module imports nothing of 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,16 @@ from chroma_studio.base.units import format_bytes
 from chroma_studio.config import FIELDS
 
 logger = logging.getLogger(__name__)
+
+DATA_PARALLEL_KINDS = ("cuda", "rocm")  # one process per GPU needs NCCL (RCCL on ROCm)
+
+
+def data_parallel_gpus(devices: Iterable[Any]) -> int:
+    """How many GPUs one run can train on together: two or more CUDA/ROCm GPUs, not on Windows
+    (PyTorch has no NCCL there); 0 otherwise."""
+    count = sum(1 for device in devices if device.kind in DATA_PARALLEL_KINDS)
+    return count if count > 1 and sys.platform != "win32" else 0
+
 
 # The settings a recommendation is summarised by, in this order.
 _SHORT_KEYS = (
@@ -59,6 +71,7 @@ class MachineSummary:
     reasons: tuple[str, ...] = ()
     presets: tuple[PresetOption, ...] = ()
     notes: tuple[str, ...] = ()
+    all_gpus: PresetOption | None = None  # the settings of a run on all GPUs, where there are several
     machine: Any = field(default=None, compare=False)  # the hardware layer's own record, for estimates
     device: Any = field(default=None, compare=False)  # the device the recommendation is for
 

@@ -218,6 +218,16 @@ class Studio(QObject):
             logger.warning("the recommended settings cannot be applied: %s", exc)
             return False
 
+    def processes_changes(self, processes: int) -> dict[str, Any]:
+        """The settings to change for a run on ``processes`` GPUs, ``num_processes`` last. Several
+        processes cannot stream blocks: where the settings stream, the recommendation for all GPUs
+        comes first (no block streamed, and the precision, resolution and rank it chose)."""
+        on_all = self.summary.all_gpus if self.summary is not None else None
+        if processes > 1 and self.config.model.blocks_to_swap and on_all is not None and on_all.fits:
+            values = {k: v for k, v in preset_values(on_all).items() if k not in ("model_flavour", "num_processes")}
+            return {**values, "num_processes": processes}  # the model (base, HD, …) stays the user's
+        return {"num_processes": processes}
+
     def estimate_text(self) -> str:
         """What the settings need of this machine's memory, in a sentence ("" before it is known)."""
         return hardware_adapter.estimate_text(self.config, self.summary) if self.summary is not None else ""

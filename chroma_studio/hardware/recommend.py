@@ -73,6 +73,7 @@ class Recommendation:
     estimate: MemoryEstimate | None
     reasons: list[str] = field(default_factory=list)
     streaming: StreamingCost | None = None  # the modelled cost of the blocks it streams
+    processes_reason: str = ""  # why a run on several GPUs takes these settings, in a sentence ("" for one)
 
     @property
     def peak_device_bytes(self) -> int | None:
@@ -135,22 +136,26 @@ def recommend(
     target = target_resolution(dataset_resolution)
     reasons = [f"Training on {device.describe()}.", *several_gpus.sizing_sentence(machine, device)]
     found, passed = search(_candidates(base, budget, target), budget)
+    differs: list[str] = []  # how a run on several GPUs differs from one GPU alone
     if processes > 1:  # several processes cannot stream: say what streaming would have given one GPU
         single = recommend(machine, dataset_resolution, base.replace(num_processes=1))
         name = PRECISION_NAMES[single.settings["base_model_precision"]]
-        reasons += several_gpus.one_gpu_sentence(single.settings, name, BLOCKS, processes, found is not None)
+        differs = several_gpus.one_gpu_sentence(single.settings, name, BLOCKS, processes, found is not None)
+        reasons += differs
         if found is None:
-            return replace(single, fits=False, reasons=reasons)
+            return replace(single, fits=False, reasons=reasons, processes_reason=differs[0])
     if found is None:
         return _nothing_fits(base, budget, reasons, passed)
     found = use_headroom(found, budget)
     reasons += _explain(found, budget, target, dataset_resolution, passed)
     settings = {key: found.config.to_dict()[key] for key in _CHOSEN}
+    processes_reason = ""
     if processes > 1:
         settings["num_processes"] = processes
         reasons.append(several_gpus.per_step_sentence(settings["train_batch_size"], processes))
+        processes_reason = (differs or reasons[-1:])[0]  # what streaming would have given one GPU, else the step
     logger.info("recommended %s on %s", settings, device.describe())
-    return Recommendation(settings, device, True, found.estimate, reasons, found.cost)
+    return Recommendation(settings, device, True, found.estimate, reasons, found.cost, processes_reason)
 
 
 _CHOSEN = (

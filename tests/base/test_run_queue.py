@@ -8,9 +8,10 @@ import os
 import subprocess
 import sys
 
+import psutil
 import pytest
 
-from chroma_studio.base import atomic
+from chroma_studio.base import atomic, run_queue
 from chroma_studio.base.queue_lock import APP, COMMAND_LINE, QueueBusy
 from chroma_studio.base.run_queue import EntryStatus, QueueError, QueueFileError, RunQueue, default_queue_path
 
@@ -168,3 +169,50 @@ def test_one_runner_per_queue(queue, tmp_path):
     lock.release()
     assert not lock.path.exists()
     assert os.listdir(queue.path.parent) == []
+
+
+# -- changes made at the same instant ---------------------------------------------------------------
+
+ADDER = """
+import sys, time
+from pathlib import Path
+from chroma_studio.base.run_queue import RunQueue
+
+queue_path, runs, name, go = sys.argv[1:5]
+while not Path(go).exists():  # every process starts adding at the same instant
+    time.sleep(0.001)
+queue = RunQueue(queue_path, load=False)
+for i in range(10):
+    queue.add({"output_dir": str(Path(runs) / f"{name}-{i}"), "max_train_steps": 4})
+"""
+
+
+def test_adds_from_several_programs_at_once_are_all_kept(queue, tmp_path):
+    go = tmp_path / "go"
+    adders = [
+        subprocess.Popen([sys.executable, "-c", ADDER, str(queue.path), str(tmp_path / "runs"), f"p{n}", str(go)])
+        for n in range(4)
+    ]
+    go.touch()
+    assert [adder.wait(timeout=60) for adder in adders] == [0, 0, 0, 0]
+    queue.reload()
+    assert sorted(e.name for e in queue.entries) == sorted(f"p{n}-{i}" for n in range(4) for i in range(10))
+    assert sorted(ids(queue)) == list(range(1, 41))  # no id given twice
+    assert not queue.path.with_name("queue.json.lock").exists()  # released after each change
+
+
+def test_a_change_waits_for_a_live_holder_then_says_who_holds_the_queue(queue, tmp_path, monkeypatch):
+    monkeypatch.setattr(run_queue, "CHANGE_WAIT", 0.2)
+    queue.path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        lock = queue.path.with_name("queue.json.lock")
+        lock.write_text(json.dumps({"pid": holder.pid, "started": psutil.Process(holder.pid).create_time()}))
+        with pytest.raises(QueueError, match=f"Process {holder.pid} has held .*queue.json.lock for over 0.2 s"):
+            queue.add(config(tmp_path, "a"))
+        assert lock.exists() and not queue.entries
+    finally:
+        holder.kill()
+        holder.wait()
+    queue.add(config(tmp_path, "a"))  # its holder ended: the lock is taken over
+    assert [e.name for e in RunQueue(queue.path).entries] == ["a"]

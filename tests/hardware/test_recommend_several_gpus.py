@@ -67,6 +67,7 @@ def test_a_run_on_all_gpus_takes_the_best_setting_that_fits_without_streaming(fa
     assert any(r.startswith("Several GPUs need a setting that fits without streaming") for r in on_all.reasons)
     assert any(r.endswith(expected) for r in on_all.reasons)
     assert on_all.reasons[-1] == "On 2 GPUs: batch 1 on each, 2 images per step (num_processes 2)."
+    assert on_all.processes_reason.endswith(expected)  # the one sentence the app shows for this choice
     # the precision sentence speaks of the setting without streaming, never of blocks streamed
     assert not any("streamed from RAM" in r for r in on_all.reasons)
 
@@ -78,6 +79,7 @@ def test_where_one_gpu_needs_no_streaming_all_gpus_take_the_same_setting(fake_nv
     assert single.settings["blocks_to_swap"] == 0
     assert on_all.settings == {**single.settings, "num_processes": 2}
     assert not any(r.startswith("Several GPUs need") for r in on_all.reasons)
+    assert on_all.processes_reason == "On 2 GPUs: batch 1 on each, 2 images per step (num_processes 2)."
 
 
 def test_gpus_that_only_fit_by_streaming_are_told_to_train_on_one(fake_nvml):
@@ -93,6 +95,7 @@ def test_gpus_that_only_fit_by_streaming_are_told_to_train_on_one(fake_nvml):
         f"train on one GPU (num_processes 1), streaming {single.settings['blocks_to_swap']} of 57 blocks, "
         "with the settings below."
     )
+    assert on_all.processes_reason == on_all.reasons[-1]
 
 
 def test_doctor_shows_the_smallest_gpu_and_the_run_on_all_of_them(fake_nvml, tmp_path, capsys):

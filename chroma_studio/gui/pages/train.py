@@ -91,7 +91,7 @@ class TrainPage(TrainLayout):
         self.queue_button.clicked.connect(self._on_queue_button_clicked)
         self.gpu_choice = GpuChoiceWidget()  # "Use all N GPUs", on a machine with several
         _place_before(self.queue_button, self.gpu_choice)
-        self.gpu_choice.processes_chosen.connect(partial(self._on_form_value_edited, "num_processes"))
+        self.gpu_choice.processes_chosen.connect(self._on_gpu_choice_processes_chosen)
         self.advanced_toggle.toggled.connect(self._on_advanced_toggle_toggled)
         self.form.value_edited.connect(self._on_form_value_edited)
         self.form.outside_field_requested.connect(self._on_form_outside_field_requested)
@@ -123,7 +123,7 @@ class TrainPage(TrainLayout):
     # -- recommendation and presets --------------------------------------------------------
     def _on_studio_machine_detected(self, summary: MachineSummary) -> None:
         self.reasons_label.setText(" ".join(summary.reasons))
-        self.gpu_choice.set_devices(summary.devices)
+        self.gpu_choice.set_devices(summary.devices, summary.all_gpus)
         self.gpu_choice.set_processes(self.studio.config.run.num_processes)
         self._update_recommended_button()
         self.set_presets(list(summary.presets))
@@ -290,6 +290,13 @@ class TrainPage(TrainLayout):
     def _on_form_value_edited(self, key: str, value: Any) -> None:
         self.studio.edit_setting(key, value)
         self._show_problems()
+
+    def _on_gpu_choice_processes_chosen(self, processes: int) -> None:
+        changes = self.studio.processes_changes(processes)
+        for key, value in changes.items():
+            self._on_form_value_edited(key, value)
+        if len(changes) > 1 and self.studio.summary is not None and self.studio.summary.all_gpus is not None:
+            self.note_posted.emit(self.studio.summary.all_gpus.description)  # why the settings changed
 
     def _show_problems(self) -> None:
         self.form.show_problems(self.studio.problems(), self.studio.input_errors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from contextlib import contextmanager
 
 import pytest
@@ -12,10 +13,17 @@ from chroma_studio.gui.session import AppSettings
 
 @pytest.fixture(autouse=True)
 def no_running_qthreads():
-    """Fail a test that leaves a worker QThread running (and stop it, so the next test is clean)."""
+    """Fail a test that leaves a worker QThread running (and stop it, so the next test is clean).
+
+    It also collects the test's garbage here, on the GUI thread. Otherwise a Qt object left in a
+    reference cycle (a Studio and its queue's poll timer) may be collected later on whatever thread
+    happens to trigger the collector, a pool thread of the next test, and Qt then fires a timer of
+    an object deleted behind its back: a crash in an unrelated test.
+    """
     from chroma_studio.gui import worker
 
     yield
+    gc.collect()
     left = worker.running_threads()
     for thread in left:
         thread.quit()
@@ -52,6 +60,7 @@ def open_dataset_page(qtbot, resolution: int):
     yield page
     page.shutdown()
     assert page.wait_for_background(10_000)
+    studio.shutdown()
 
 
 def load_folder(page, qtbot, folder) -> None:

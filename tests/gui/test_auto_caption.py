@@ -116,6 +116,7 @@ def page(qtbot, folder, engine):
         page.auto_caption.run.backend = engine
         load_folder(page, qtbot, folder)
         yield page
+        close_dialog(page, qtbot)
 
 
 def open_dialog(page, qtbot) -> AutoCaptionDialog:
@@ -165,6 +166,15 @@ def real_page(qtbot, folder):
         page.resize(1024, 640)
         load_folder(page, qtbot, folder)
         yield page
+        close_dialog(page, qtbot)
+
+
+def close_dialog(page, qtbot) -> None:
+    """Let a dialog left open or closed at the end of a test be deleted while its page still lives: a
+    page torn down with its dialog's deletion still pending crashes Qt later, in another test."""
+    if page.auto_caption.dialog is not None:
+        page.auto_caption.dialog.reject()
+        qtbot.waitUntil(lambda: page.auto_caption.dialog is None)
 
 
 def start_real_pass(page, qtbot, only_missing: bool) -> tuple[AutoCaptionDialog, dict[str, str]]:

@@ -10,9 +10,10 @@ import sys
 
 import psutil
 import pytest
+from support import queue_held_by_command_line
 
 from chroma_studio.base import atomic, run_queue
-from chroma_studio.base.queue_lock import APP, COMMAND_LINE, QueueBusy
+from chroma_studio.base.queue_lock import APP, QueueBusy
 from chroma_studio.base.run_queue import EntryStatus, QueueError, QueueFileError, RunQueue, default_queue_path
 
 
@@ -139,30 +140,11 @@ def test_the_file_lives_in_the_data_folder(tmp_path, monkeypatch):
 
 
 def test_one_runner_per_queue(queue, tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from chroma_studio.base.run_queue import RunQueue\n"
-            f"RunQueue(sys.argv[1]).lock({COMMAND_LINE!r}).acquire()\n"
-            "print('held', flush=True)\n"
-            "time.sleep(60)\n",
-            str(queue.path),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with queue_held_by_command_line(queue.path) as holder:
         lock = queue.lock(APP)
         with pytest.raises(QueueBusy, match=rf"run by the command line \(process {holder.pid} on .*, since "):
             lock.acquire()
         assert lock.held_by_other()["pid"] == holder.pid
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
     lock.acquire()  # the lock of a process that has ended is taken over
     assert lock.held and lock.held_by_other() is None
     assert json.loads(lock.path.read_text())["runner"] == APP

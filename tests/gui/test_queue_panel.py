@@ -4,15 +4,12 @@ notification when it is done, another runner holding it, and a restart that offe
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
-from support import TINY_DEMO
+from support import TINY_DEMO, queue_held_by_command_line
 
-from chroma_studio.base.queue_lock import COMMAND_LINE
 from chroma_studio.base.run_queue import RunQueue
 
 RUN_WAIT_MS = 240_000
@@ -119,22 +116,7 @@ def test_the_queue_runs_to_the_end_past_a_failing_entry_and_says_so(window, qtbo
 
 def test_the_app_does_not_run_a_queue_the_command_line_runs(window, qtbot, data_dir, tmp_path):
     queue_file(data_dir).add({"output_dir": str(tmp_path / "a"), "max_train_steps": 3}, "a")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys, time\n"
-            "from chroma_studio.base.run_queue import RunQueue\n"
-            f"RunQueue(sys.argv[1]).lock({COMMAND_LINE!r}).acquire()\n"
-            "print('held', flush=True)\n"
-            "time.sleep(60)\n",
-            str(data_dir / "queue.json"),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with queue_held_by_command_line(data_dir / "queue.json") as holder:
         panel = window.queue_panel
         qtbot.waitUntil(lambda: bool(window.studio.queue.busy), timeout=5_000)
         assert panel.busy_label.text().startswith(f"The queue is being run by the command line (process {holder.pid}")
@@ -143,10 +125,6 @@ def test_the_app_does_not_run_a_queue_the_command_line_runs(window, qtbot, data_
         assert not panel.run_queue()  # asked anyway (the menu): refused, in words
         assert "being run by the command line" in panel.message_bar.text()
         assert not window.controller.running and queue_file(data_dir).entries[0].label == "waiting"
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
     qtbot.waitUntil(lambda: window.queue_panel.run_button.isEnabled(), timeout=5_000)
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from chroma_studio.base.paths import resources_dir
@@ -63,3 +67,33 @@ def transformer_inputs(text_tokens: int = 8, image_tokens: int = 16, text_width:
         txt_ids=torch.zeros(text_tokens, 3),
         return_dict=False,
     )
+
+
+@contextmanager
+def queue_held_by_command_line(queue_path: Path) -> Iterator[subprocess.Popen]:
+    """Another process (as ``chroma-studio queue run`` would be) holding the runner lock of the queue
+    in ``queue_path`` while the block runs; it is killed at the end, so its lock is left behind stale."""
+    from chroma_studio.base.queue_lock import COMMAND_LINE
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from chroma_studio.base.run_queue import RunQueue\n"
+            f"RunQueue(sys.argv[1]).lock({COMMAND_LINE!r}).acquire()\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n",
+            str(queue_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        yield holder
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()

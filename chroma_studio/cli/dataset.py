@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from chroma_studio.cli.terminal import plural
+
 if TYPE_CHECKING:
     from chroma_studio.dataset.findings import CheckReport, Finding
 
@@ -102,9 +104,9 @@ def format_report(report: CheckReport, shown_per_kind: int | None = DEFAULT_SHOW
     counts = {severity: len(report.by_severity(severity)) for severity in _HEADINGS}
     trigger = f", trigger word '{report.trigger_word}'" if report.trigger_word else ""
     lines = [
-        f"Checked {_plural(len(report.images), 'image')} in {_plural(len(report.folders), 'folder')} "
-        f"at {report.resolution} px{trigger}: {_plural(counts['error'], 'error')}, "
-        f"{_plural(counts['warning'], 'warning')}, {_plural(counts['info'], 'note')}."
+        f"Checked {plural(len(report.images), 'image')} in {plural(len(report.folders), 'folder')} "
+        f"at {report.resolution} px{trigger}: {plural(counts['error'], 'error')}, "
+        f"{plural(counts['warning'], 'warning')}, {plural(counts['info'], 'note')}."
     ]
     for severity, heading in _HEADINGS.items():
         findings = report.by_severity(severity)
@@ -113,7 +115,7 @@ def format_report(report: CheckReport, shown_per_kind: int | None = DEFAULT_SHOW
             lines += _format_group(findings, shown_per_kind)
     lines += ["", *_figures(report), ""]
     if report.errors:
-        lines.append(f"Fix the {_plural(counts['error'], 'error')} above before training.")
+        lines.append(f"Fix the {plural(counts['error'], 'error')} above before training.")
     else:
         lines.append("No errors: the dataset is ready to train." if report.images else "No images found.")
     return "\n".join(lines)
@@ -161,10 +163,6 @@ def _short_path(path: Path) -> str:
     except ValueError:  # another drive on Windows
         return str(path)
     return str(path) if relative.startswith("..") else relative
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class _Progress:

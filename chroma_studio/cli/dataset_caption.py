@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from chroma_studio.cli.terminal import StatusLine, amount_text, bar
+from chroma_studio.cli.terminal import StatusLine, amount_text, bar, plural
 
 
 def add_caption_parser(actions: argparse._SubParsersAction) -> None:
@@ -178,7 +178,7 @@ def _caption(args: argparse.Namespace, model: str, plan: _Plan) -> int:
     if result is None:
         return 1
     skipped = result.skipped + len(plan.unreadable)
-    print(f"Wrote {writer.written} captions; {skipped} images skipped, {writer.failed} not saved.")
+    print(f"Wrote {plural(writer.written, 'caption')}; {plural(skipped, 'image')} skipped, {writer.failed} not saved.")
     if control.stop_requested or result.cancelled:
         return 130
     return 1 if skipped or writer.failed else 0

@@ -45,6 +45,11 @@ class StatusLine:
             self.note("details:\n" + details.rstrip())
 
 
+def plural(count: int, noun: str) -> str:
+    """ "1 image", "2 images"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def bar(done: int, total: int, width: int = 24) -> str:
     """``[#####-------]``: ``done`` of ``total`` as a bar of ``width`` characters."""
     filled = int(width * done / max(total, 1))
